@@ -1,0 +1,176 @@
+package resources
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+)
+
+// BigPart is a big part's ciphertext, read at any offset. Implementations are
+// safe for parallel calls and return an error with every short read.
+type BigPart interface {
+	ReadAt(ctx context.Context, p []byte, off int64) (int, error)
+}
+
+// Reader is the random-access decrypting reader of PROTOCOL §1: plaintext at
+// any offset from the small part and a BigPart, reading only the ciphertext
+// blocks that cover the range plus the one before it. It is safe for parallel
+// calls and never retains the caller's buffer.
+type Reader struct {
+	block     cipher.Block
+	small     []byte
+	big       BigPart
+	cipherLen int64
+	size      int64
+}
+
+// NewReader checks that small and a big part of bigLen bytes make a valid
+// split ciphertext, reads its last two blocks to learn the padding, and
+// returns a Reader over the plaintext.
+func NewReader(ctx context.Context, key []byte, small []byte, big BigPart, bigLen int64) (*Reader, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("reader: %w", err)
+	}
+	n := int64(len(small)) + bigLen
+	if n < 2*BlockSize || n%BlockSize != 0 || bigLen < 0 {
+		return nil, fmt.Errorf("%w: ciphertext of %d bytes", ErrDecrypt, n)
+	}
+	if SmallLen(n) != int64(len(small)) {
+		return nil, fmt.Errorf("%w: small part of %d bytes does not fit a ciphertext of %d", ErrDecrypt, len(small), n)
+	}
+	r := &Reader{block: block, small: small, big: big, cipherLen: n}
+	tail := make([]byte, 2*BlockSize)
+	if err := r.readCipher(ctx, tail, n-2*BlockSize); err != nil {
+		return nil, err
+	}
+	last := make([]byte, BlockSize)
+	cipher.NewCBCDecrypter(block, tail[:BlockSize]).CryptBlocks(last, tail[BlockSize:])
+	pad, err := padLen(last)
+	if err != nil {
+		return nil, err
+	}
+	r.size = n - BlockSize - int64(pad)
+	return r, nil
+}
+
+// Size is the exact plaintext size.
+func (r *Reader) Size() int64 { return r.size }
+
+// CipherLen is the whole ciphertext's length, small and big part together.
+func (r *Reader) CipherLen() int64 { return r.cipherLen }
+
+// readCipher fills p with the ciphertext at off, from the small part and then
+// the big part.
+func (r *Reader) readCipher(ctx context.Context, p []byte, off int64) error {
+	if k := int64(len(r.small)); off < k {
+		c := copy(p, r.small[off:])
+		p, off = p[c:], k
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	n, err := r.big.ReadAt(ctx, p, off-int64(len(r.small)))
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = fmt.Errorf("%w: big part ends %d bytes early", ErrDecrypt, len(p)-n)
+	}
+	return err
+}
+
+// parallelMin is the least ciphertext one goroutine decrypts in a large read.
+const parallelMin = 256 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20+2*BlockSize); return &b }}
+
+// ReadAt reads plaintext at off. Past the end it returns io.EOF, with every
+// short read.
+func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("read at %d: negative offset", off)
+	}
+	if off >= r.size {
+		return 0, io.EOF
+	}
+	end := min(off+int64(len(p)), r.size)
+	first, last := off/BlockSize, (end-1)/BlockSize
+	// Plaintext block i is D(C[i+1]) XOR C[i], C[0] being the IV.
+	clen := int((last - first + 2) * BlockSize)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	if cap(*bp) < clen {
+		*bp = make([]byte, clen)
+	}
+	buf := (*bp)[:clen]
+	if err := r.readCipher(ctx, buf, first*BlockSize); err != nil {
+		return 0, err
+	}
+	r.decrypt(buf)
+	n := copy(p, buf[BlockSize+off-first*BlockSize:][:end-off])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// decrypt turns buf (an IV block and the ciphertext after it) into plaintext
+// in place, from buf[BlockSize:]. Large buffers are cut into segments that
+// decrypt on several cores: CBC decryption needs only the previous ciphertext
+// block, which each segment's decrypter copies before any segment starts.
+func (r *Reader) decrypt(buf []byte) {
+	body := len(buf) - BlockSize
+	segs := min(runtime.GOMAXPROCS(0), body/parallelMin)
+	if segs <= 1 {
+		cipher.NewCBCDecrypter(r.block, buf[:BlockSize]).CryptBlocks(buf[BlockSize:], buf[BlockSize:])
+		return
+	}
+	step := (body / segs) &^ (BlockSize - 1)
+	var wg sync.WaitGroup
+	for s := 0; s < segs; s++ {
+		lo := s * step
+		hi := lo + step
+		if s == segs-1 {
+			hi = body
+		}
+		d := cipher.NewCBCDecrypter(r.block, buf[lo:lo+BlockSize])
+		seg := buf[BlockSize+lo : BlockSize+hi]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.CryptBlocks(seg, seg)
+		}()
+	}
+	wg.Wait()
+}
+
+// At binds the Reader to ctx as an io.ReaderAt, for io.NewSectionReader and
+// friends.
+func (r *Reader) At(ctx context.Context) io.ReaderAt { return readerAt{r, ctx} }
+
+type readerAt struct {
+	r   *Reader
+	ctx context.Context
+}
+
+func (a readerAt) ReadAt(p []byte, off int64) (int, error) { return a.r.ReadAt(a.ctx, p, off) }
+
+// BytesPart is a BigPart held in memory.
+type BytesPart []byte
+
+// ReadAt reads from the bytes.
+func (b BytesPart) ReadAt(_ context.Context, p []byte, off int64) (int, error) {
+	if off < 0 || off > int64(len(b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
