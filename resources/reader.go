@@ -58,6 +58,20 @@ func NewReader(ctx context.Context, key []byte, small []byte, big BigPart, bigLe
 	return r, nil
 }
 
+// NewReaderSize is NewReader for a version whose plaintext size is already
+// known (from an earlier NewReader), so that opening it reads nothing.
+func NewReaderSize(key []byte, small []byte, big BigPart, bigLen, size int64) (*Reader, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("reader: %w", err)
+	}
+	n := int64(len(small)) + bigLen
+	if n < 2*BlockSize || n%BlockSize != 0 || SmallLen(n) != int64(len(small)) || size > n-BlockSize-1 || size < n-2*BlockSize {
+		return nil, fmt.Errorf("%w: size %d does not fit a ciphertext of %d bytes", ErrDecrypt, size, n)
+	}
+	return &Reader{block: block, small: small, big: big, cipherLen: n, size: size}, nil
+}
+
 // Size is the exact plaintext size.
 func (r *Reader) Size() int64 { return r.size }
 
