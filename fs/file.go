@@ -1,0 +1,169 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"syscall"
+	"time"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/azaion/loader/resources"
+)
+
+// file is one resource. It keeps the version its last lookup or open
+// revalidated, and what the kernel's page cache holds of it.
+type file struct {
+	fusefs.Inode
+	readOnly
+	root         *root
+	folder, name string
+
+	mu       sync.Mutex
+	res      *resources.Resource
+	fetched  time.Time // when res was revalidated; zero makes the next open revalidate
+	modified time.Time // when this mount first saw res's version: the file's mtime
+	cached   string    // the version the kernel's pages hold; "" when unknown or mixed
+	timedOut span      // the last read that ran out of ReadTimeout
+}
+
+// span is a byte range read at a time.
+type span struct {
+	at       time.Time
+	off, end int64
+}
+
+// retryWindow is how long after a read runs out of time a read of the same
+// bytes fails at once: the kernel retries a failed readahead page by page,
+// and each retry would wait out ReadTimeout again.
+const retryWindow = time.Second
+
+// handle is one open file: it reads the version it opened, to the end.
+type handle struct {
+	res *resources.Resource
+}
+
+// update installs a revalidated version. A different version drops the
+// kernel's pages and attributes, so that no one reads the old bytes from
+// its cache.
+func (f *file) update(res *resources.Resource) {
+	f.mu.Lock()
+	changed := f.res != nil && (f.res.Version != res.Version || res.Version == "")
+	if f.res == nil || changed {
+		f.modified = time.Now()
+	}
+	if changed {
+		f.cached = ""
+	}
+	f.res, f.fetched = res, time.Now()
+	f.mu.Unlock()
+	if changed {
+		if e := f.NotifyContent(0, 0); e != 0 && e != syscall.ENOENT {
+			f.root.opt.Logger.Debug("mount: invalidate pages", "folder", f.folder, "name", f.name, "err", e)
+		}
+	}
+}
+
+// stale makes the next open revalidate and drop the kernel's pages.
+func (f *file) stale() {
+	f.mu.Lock()
+	f.fetched, f.cached = time.Time{}, ""
+	f.mu.Unlock()
+}
+
+func (f *file) attr(out *fuse.Attr) {
+	f.mu.Lock()
+	size, mtime := f.res.Size(), f.modified
+	f.mu.Unlock()
+	out.Mode = syscall.S_IFREG | 0o444
+	out.Nlink = 1
+	out.Size = uint64(size)
+	out.Blocks = (uint64(size) + 511) / 512
+	out.Blksize = 4096
+	out.Owner = fuse.Owner{Uid: f.root.opt.UID, Gid: f.root.opt.GID}
+	out.SetTimes(nil, &mtime, &mtime)
+}
+
+// Getattr reports the exact plaintext size of the last revalidated version.
+func (f *file) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	f.attr(&out.Attr)
+	return 0
+}
+
+// Open refuses writing, revalidates unless the lookup just did, and lets
+// the kernel keep its pages when they hold the version being opened.
+func (f *file) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
+		return nil, 0, syscall.EROFS
+	}
+	f.mu.Lock()
+	res, fresh := f.res, !f.fetched.IsZero() && time.Since(f.fetched) < f.root.opt.EntryTimeout
+	f.mu.Unlock()
+	if !fresh {
+		var err error
+		if res, err = f.root.open(ctx, f.folder, f.name); err != nil {
+			return nil, 0, f.root.errno("open", f.folder, f.name, err)
+		}
+		f.update(res)
+	}
+	f.root.opened()
+	f.mu.Lock()
+	keep := res.Version != "" && f.cached == res.Version
+	f.cached = res.Version
+	f.mu.Unlock()
+	var out uint32
+	if keep {
+		out = fuse.FOPEN_KEEP_CACHE
+	}
+	return &handle{res: res}, out, 0
+}
+
+// readBufs holds read buffers; one whose read ran out of time is left to
+// its read and never returns here.
+var readBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// Read decrypts through the opened version's ReadAt with the request's
+// context, bounded by ReadTimeout.
+func (f *file) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	h, ok := fh.(*handle)
+	if !ok {
+		return nil, syscall.EBADF
+	}
+	f.mu.Lock()
+	last := f.timedOut
+	f.mu.Unlock()
+	if time.Since(last.at) < retryWindow && off < last.end && last.off < off+int64(len(dest)) {
+		return nil, syscall.EIO
+	}
+	bp, err := call(ctx, f.root, func(ctx context.Context) (*[]byte, error) {
+		bp := readBufs.Get().(*[]byte)
+		if cap(*bp) < len(dest) {
+			*bp = make([]byte, len(dest))
+		}
+		n, err := h.res.ReadAt(ctx, (*bp)[:len(dest)], off)
+		if err == io.EOF {
+			err = nil
+		}
+		*bp = (*bp)[:n]
+		return bp, err
+	})
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			f.mu.Lock()
+			f.timedOut = span{time.Now(), off, off + int64(len(dest))}
+			f.mu.Unlock()
+		}
+		return nil, f.root.errno("read", f.folder, f.name, err)
+	}
+	n := copy(dest, *bp)
+	readBufs.Put(bp)
+	f.mu.Lock()
+	if h.res.Version != f.cached {
+		f.cached = "" // an older handle filled pages with its version
+	}
+	f.mu.Unlock()
+	return fuse.ReadResultData(dest[:n]), 0
+}

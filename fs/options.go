@@ -1,0 +1,59 @@
+package fs
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/azaion/loader/resources"
+)
+
+// Store is what the mount needs from the resource store; *resources.Store
+// satisfies it. Every method may block and must honour ctx.
+type Store interface {
+	// Folders lists the folders: configured ∪ CDN listing ∪ local cache. It
+	// answers even before login, so the tree stays visible.
+	Folders(ctx context.Context) ([]string, error)
+	// List lists the resource names in a folder.
+	List(ctx context.Context, folder string) ([]string, error)
+	// Open revalidates and opens the current version of a resource.
+	Open(ctx context.Context, folder, name string) (*resources.Resource, error)
+}
+
+// Defaults for the zero Options fields.
+const (
+	DefaultReadTimeout  = 30 * time.Second
+	DefaultEntryTimeout = time.Second
+)
+
+// Options tune the mount. The zero value is usable.
+type Options struct {
+	// UID and GID own every file and directory.
+	UID, GID uint32
+	// AllowOther lets users other than the mounting one read the tree.
+	AllowOther bool
+	// Debug logs every FUSE request (noisy).
+	Debug bool
+	// Logger receives errors and notices; nil discards them.
+	Logger *slog.Logger
+	// ReadTimeout bounds every store call one FUSE request makes (a read, a
+	// lookup, an open, a listing). A call that runs out gets EIO. Default 30 s.
+	ReadTimeout time.Duration
+	// EntryTimeout is how long the kernel caches entries and attributes, and
+	// how long a lookup's revalidation also serves the open that follows it.
+	// Default 1 s.
+	EntryTimeout time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = DefaultReadTimeout
+	}
+	if o.EntryTimeout <= 0 {
+		o.EntryTimeout = DefaultEntryTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
