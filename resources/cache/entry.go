@@ -1,0 +1,218 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// entry is the shared state of one version of one big part in the cache:
+// every Part of that version reads through it.
+type entry struct {
+	c            *Cache
+	slot         *slot
+	folder, name string
+	data, metaP  string
+	v            Version
+	small        []byte
+	chunk        int64
+	chunks       int64
+	sf           singleflight.Group
+
+	mu       sync.Mutex
+	crcs     map[int64]uint32 // chunks on disk → CRC32C
+	disk     bool             // the files are ours to read and write
+	dirty    int              // chunks recorded since the last sidecar write
+	timer    *time.Timer
+	lastUsed time.Time
+	warned   bool // a disk error was logged already
+}
+
+// load binds folder/name to v: it keeps the entry on disk when its sidecar
+// records v, and starts an empty sparse one otherwise. A disk that fails
+// only makes the entry serve from the origin.
+func (c *Cache) load(s *slot, folder, name string, v Version, small []byte) *entry {
+	e := &entry{
+		c: c, slot: s, folder: folder, name: name,
+		data: c.dataPath(folder, name), metaP: c.metaPath(folder, name),
+		v: v, small: append([]byte(nil), small...), chunk: c.opt.ChunkSize,
+		crcs: map[int64]uint32{}, lastUsed: time.Now(),
+	}
+	e.chunks = chunkCount(v.BigLen, e.chunk)
+	if !cacheable(name) {
+		return e
+	}
+	sc, err := readSidecar(e.metaP)
+	if err == nil && sc.Version == v && sc.ChunkSize == e.chunk {
+		e.crcs = sc.Chunks
+		e.disk = true
+		if err := e.writeSidecarLocked(); err != nil { // records the use
+			e.diskError("write sidecar", err)
+		}
+		return e
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		c.log.Warn("cache: unreadable sidecar, starting the entry afresh", "folder", folder, "name", name, "err", err)
+	}
+	if err := e.reset(); err != nil {
+		e.diskError("start entry", err)
+		return e
+	}
+	e.disk = true
+	return e
+}
+
+// reset replaces whatever is on disk by an empty sparse data file of the
+// version's length and a sidecar that records no chunk.
+func (e *entry) reset() error {
+	if err := os.MkdirAll(filepath.Dir(e.data), 0o700); err != nil {
+		return err
+	}
+	if err := os.Remove(e.metaP); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.Remove(e.data); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(e.data, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(e.v.BigLen)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return e.writeSidecarLocked()
+}
+
+// writeSidecarLocked writes the sidecar from the entry's state; the caller
+// holds the slot's lock.
+func (e *entry) writeSidecarLocked() error {
+	e.mu.Lock()
+	sc := &sidecar{
+		Format: formatVersion, Version: e.v, Small: e.small, ChunkSize: e.chunk,
+		Chunks: maps.Clone(e.crcs), LastUsed: e.lastUsed.UTC(),
+	}
+	n := e.dirty
+	e.dirty = 0
+	e.mu.Unlock()
+	if err := writeSidecar(e.metaP, sc); err != nil {
+		e.mu.Lock()
+		e.dirty += n
+		e.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// flush writes the sidecar if chunks were recorded since the last write and
+// the entry still owns its files.
+func (e *entry) flush() error {
+	e.slot.mu.Lock()
+	defer e.slot.mu.Unlock()
+	e.mu.Lock()
+	if e.timer != nil {
+		e.timer.Stop()
+		e.timer = nil
+	}
+	skip := e.slot.cur != e || !e.disk || e.dirty == 0
+	e.mu.Unlock()
+	if skip {
+		return nil
+	}
+	if err := e.writeSidecarLocked(); err != nil {
+		e.diskError("write sidecar", err)
+		return fmt.Errorf("cache: %s/%s: %w", e.folder, e.name, err)
+	}
+	return nil
+}
+
+// onDisk reports whether the entry owns its files.
+func (e *entry) onDisk() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.disk
+}
+
+// detach gives up the files: another version, a commit or a removal takes
+// them. Parts on this entry go on reading from their origin.
+func (e *entry) detach() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.disk = false
+	if e.timer != nil {
+		e.timer.Stop()
+		e.timer = nil
+	}
+}
+
+func (e *entry) meta() Meta {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return Meta{
+		Version: e.v, Small: append([]byte(nil), e.small...), ChunkSize: e.chunk,
+		Present: len(e.crcs), Total: int(e.chunks), LastUsed: e.lastUsed,
+	}
+}
+
+// present returns the recorded CRC of chunk i, if it is on disk.
+func (e *entry) present(i int64) (uint32, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.disk {
+		return 0, false
+	}
+	crc, ok := e.crcs[i]
+	return crc, ok
+}
+
+// forget drops chunk i's record if it is still crc.
+func (e *entry) forget(i int64, crc uint32) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if got, ok := e.crcs[i]; ok && got == crc {
+		delete(e.crcs, i)
+		e.dirty++
+	}
+}
+
+// record notes chunk i as on disk with crc, and writes the sidecar when
+// enough chunks went unrecorded, or schedules it.
+func (e *entry) record(i int64, crc uint32) {
+	e.mu.Lock()
+	if !e.disk {
+		e.mu.Unlock()
+		return
+	}
+	e.crcs[i] = crc
+	e.dirty++
+	now := e.dirty >= persistEvery
+	if !now && e.timer == nil {
+		e.timer = time.AfterFunc(persistDelay, func() { e.flush() })
+	}
+	e.mu.Unlock()
+	if now {
+		e.flush()
+	}
+}
+
+// diskError logs a disk failure once per entry; reads go on from the origin.
+func (e *entry) diskError(op string, err error) {
+	e.mu.Lock()
+	warned := e.warned
+	e.warned = true
+	e.mu.Unlock()
+	if !warned {
+		e.c.log.Warn("cache: disk error, serving from the network", "op", op, "folder", e.folder, "name", e.name, "err", err)
+	}
+}

@@ -1,0 +1,214 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// Origin is where missing chunks come from: the CDN with the big part's
+// ETag pinned. ReadAt fills p or returns an error.
+type Origin interface {
+	ReadAt(ctx context.Context, p []byte, off int64) (int, error)
+}
+
+// Part is one version of a big part, read through the cache. It is a
+// resources.BigPart: safe for parallel calls, an error with every short read.
+type Part struct {
+	e      *entry
+	origin Origin
+
+	diskBytes, originBytes atomic.Int64
+}
+
+// Part returns a reader of folder/name's big part at version v, whose small
+// part is small (it must hash to v.SmallHash). An entry of another version
+// on disk is replaced; Parts already open on it go on from their origin.
+func (c *Cache) Part(folder, name string, v Version, small []byte, origin Origin) (*Part, error) {
+	if err := checkNames(folder, name); err != nil {
+		return nil, err
+	}
+	if v.BigLen < 0 {
+		return nil, fmt.Errorf("cache: %s/%s: big part of %d bytes", folder, name, v.BigLen)
+	}
+	if HashSmall(small) != v.SmallHash {
+		return nil, fmt.Errorf("cache: %s/%s: small part does not match the version's hash", folder, name)
+	}
+	s := c.slot(folder, name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.cur; e != nil && e.v == v && e.onDisk() {
+		return &Part{e: e, origin: origin}, nil
+	}
+	if s.cur != nil {
+		s.cur.detach()
+	}
+	s.cur = c.load(s, folder, name, v, small)
+	return &Part{e: s.cur, origin: origin}, nil
+}
+
+// Size is the big part's length.
+func (p *Part) Size() int64 { return p.e.v.BigLen }
+
+// Present is how many chunks are on disk, of how many.
+func (p *Part) Present() (chunks, total int) {
+	p.e.mu.Lock()
+	defer p.e.mu.Unlock()
+	if !p.e.disk {
+		return 0, int(p.e.chunks)
+	}
+	return len(p.e.crcs), int(p.e.chunks)
+}
+
+// Stats counts the chunk bytes this Part read from disk and fetched from
+// its origin (a fetch shared by several readers counts once, for the Part
+// that started it).
+func (p *Part) Stats() Stats {
+	return Stats{DiskBytes: p.diskBytes.Load(), OriginBytes: p.originBytes.Load()}
+}
+
+// ReadAt reads the big part at off: each chunk the range covers comes from
+// disk when recorded there with a matching CRC, else from the origin (one
+// fetch per chunk however many readers want it), and is then kept on disk.
+// A reader whose ctx ends returns its error at once; the fetch goes on for
+// the others, bounded by the cache's FetchTimeout.
+func (p *Part) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
+	e := p.e
+	if off < 0 {
+		return 0, fmt.Errorf("cache: read %s/%s at %d: negative offset", e.folder, e.name, off)
+	}
+	if off >= e.v.BigLen {
+		return 0, io.EOF
+	}
+	end := min(off+int64(len(b)), e.v.BigLen)
+	n := 0
+	for i := off / e.chunk; i*e.chunk < end; i++ {
+		start := i * e.chunk
+		lo, hi := max(off, start)-start, min(end, start+e.chunk)-start
+		err := p.chunk(ctx, i, func(data []byte) { copy(b[n:], data[lo:hi]) })
+		if err != nil {
+			return n, err
+		}
+		n += int(hi - lo)
+	}
+	if n < len(b) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// chunkLen is chunk i's length; the last one may be short.
+func (e *entry) chunkLen(i int64) int64 { return min(e.chunk, e.v.BigLen-i*e.chunk) }
+
+var bufPool sync.Pool
+
+func getBuf(n int64) *[]byte {
+	if bp, ok := bufPool.Get().(*[]byte); ok && int64(cap(*bp)) >= n {
+		*bp = (*bp)[:n]
+		return bp
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+// chunk hands chunk i to use, from disk or from the origin.
+func (p *Part) chunk(ctx context.Context, i int64, use func([]byte)) error {
+	e := p.e
+	if crc, ok := e.present(i); ok {
+		bp := getBuf(e.chunkLen(i))
+		defer bufPool.Put(bp)
+		if e.readChunk(i, crc, *bp) {
+			p.diskBytes.Add(int64(len(*bp)))
+			e.c.diskBytes.Add(int64(len(*bp)))
+			use(*bp)
+			return nil
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ch := e.sf.DoChan(strconv.FormatInt(i, 10), func() (any, error) { return p.fetch(ctx, i) })
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			return r.Err
+		}
+		use(r.Val.([]byte))
+		return nil
+	}
+}
+
+// readChunk reads chunk i from disk into buf and reports whether it is
+// whole and its CRC32C is crc. A chunk that fails is logged and forgotten.
+func (e *entry) readChunk(i int64, crc uint32, buf []byte) bool {
+	f, err := os.Open(e.data)
+	if err == nil {
+		_, err = f.ReadAt(buf, i*e.chunk)
+		f.Close()
+	}
+	switch {
+	case err != nil:
+		e.c.log.Warn("cache: chunk unreadable, fetching it again", "folder", e.folder, "name", e.name, "chunk", i, "err", err)
+	case crc32.Checksum(buf, castagnoli) != crc:
+		e.c.log.Warn("cache: chunk fails its CRC, fetching it again", "folder", e.folder, "name", e.name, "chunk", i)
+	default:
+		return true
+	}
+	e.forget(i, crc)
+	return false
+}
+
+// fetch is the one shared fetch of chunk i. It runs on a context detached
+// from the reader that started it, bounded by FetchTimeout. A chunk another
+// fetch stored in the meantime is read from disk instead.
+func (p *Part) fetch(ctx context.Context, i int64) ([]byte, error) {
+	e := p.e
+	buf := make([]byte, e.chunkLen(i))
+	if crc, ok := e.present(i); ok && e.readChunk(i, crc, buf) {
+		p.diskBytes.Add(int64(len(buf)))
+		e.c.diskBytes.Add(int64(len(buf)))
+		return buf, nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.c.opt.FetchTimeout)
+	defer cancel()
+	n, err := p.origin.ReadAt(ctx, buf, i*e.chunk)
+	if n < len(buf) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = fmt.Errorf("origin ended %d bytes early: %w", len(buf)-n, io.ErrUnexpectedEOF)
+		}
+		return nil, fmt.Errorf("cache: fetch %s/%s chunk %d: %w", e.folder, e.name, i, err)
+	}
+	p.originBytes.Add(int64(n))
+	e.c.originBytes.Add(int64(n))
+	e.store(i, buf)
+	return buf, nil
+}
+
+// store writes chunk i to the data file and records its CRC. A disk error
+// is logged and leaves the chunk unrecorded: the read is served anyway.
+func (e *entry) store(i int64, buf []byte) {
+	if !e.onDisk() {
+		return
+	}
+	// O_WRONLY without O_CREATE: a file removed meanwhile is not brought back.
+	f, err := os.OpenFile(e.data, os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.WriteAt(buf, i*e.chunk)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		e.diskError("write chunk", err)
+		return
+	}
+	e.record(i, crc32.Checksum(buf, castagnoli))
+}
