@@ -333,3 +333,44 @@ func TestKeysAreSeparate(t *testing.T) {
 		t.Fatalf("put without uploader keys: %v", err)
 	}
 }
+
+// failingReader gives n random bytes, then an error.
+type failingReader struct{ n int }
+
+var errSource = errors.New("upload source broke")
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, errSource
+	}
+	k := min(len(p), r.n)
+	rand.Read(p[:k])
+	r.n -= k
+	return k, nil
+}
+
+func TestPutSourceFails(t *testing.T) {
+	for _, l := range layouts(t, cdn.Options{}) {
+		t.Run(l.name, func(t *testing.T) {
+			c := ctx(t)
+			for _, n := range []int{100, 19 << 20} { // in the first part; after parts went up
+				_, err := l.client.Put(c, l.folder, "broken", &failingReader{n: n})
+				if !errors.Is(err, errSource) {
+					t.Fatalf("put of a failing stream of %d bytes: %v", n, err)
+				}
+				if _, err := l.client.Stat(c, l.folder, "broken"); !errors.Is(err, cdn.ErrNotFound) {
+					t.Fatalf("object after a failed put: %v", err)
+				}
+			}
+			// No multipart upload left behind.
+			bucket, key := l.client.Key(l.folder, "broken")
+			out, err := l.mc.Root().ListMultipartUploads(c, &s3.ListMultipartUploadsInput{Bucket: &bucket, Prefix: &key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Uploads) != 0 {
+				t.Fatalf("%d multipart uploads left behind", len(out.Uploads))
+			}
+		})
+	}
+}

@@ -106,7 +106,7 @@ func (c *Client) getRange(ctx context.Context, bucket, key, etag string, p []byt
 	n, err := io.ReadFull(out.Body, p[:want])
 	tag := aws.ToString(out.ETag)
 	if err != nil {
-		return n, total, tag, fmt.Errorf("read %s/%s at %d: %w: %w", bucket, key, off+int64(n), errResume, err)
+		return n, total, tag, fmt.Errorf("%w: %w", errResume, err)
 	}
 	if want < int64(len(p)) {
 		return n, total, tag, io.EOF
