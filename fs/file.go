@@ -41,7 +41,9 @@ type span struct {
 // and each retry would wait out ReadTimeout again.
 const retryWindow = time.Second
 
-// handle is one open file: it reads the version it opened, to the end.
+// handle is one open file. The reads of it that reach the mount are served
+// from the version it opened; the kernel's page cache is shared by every
+// handle of the file, which is why file.cached tracks what filled it.
 type handle struct {
 	res *resources.Resource
 }

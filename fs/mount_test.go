@@ -50,7 +50,8 @@ func TestUnmount(t *testing.T) {
 	needFUSE(t)
 	s, _ := fixture(t)
 	dir := t.TempDir()
-	m, err := Mount(dir, s, Options{})
+	logs := &logBuf{}
+	m, err := Mount(dir, s, Options{Logger: logs.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +69,9 @@ func TestUnmount(t *testing.T) {
 	}
 	if slices.Contains(mountsUnder(filepath.Dir(dir)), dir) {
 		t.Fatal("still mounted after Unmount")
+	}
+	if logs.count("level=WARN", "detaching lazily") != 1 || logs.count("mount: unmounted") != 1 {
+		t.Fatalf("a busy unmount should detach lazily, once; log:\n%s", logs)
 	}
 	f.Close()
 	within(t, 5*time.Second, "Wait after Unmount", m.Wait)

@@ -22,19 +22,35 @@ var sizes = []int{0, 1, 15, 16, 17, 10207, 10208, 10224, 5 << 20}
 const big = "size-5242880"
 
 // fixture is a store with one resource of each size in "models", one in
-// "extra", and a configured folder "empty" with none.
+// "extra", and a configured folder "empty" with none. The resources are
+// encrypted once per test binary.
 func fixture(t testing.TB) (*memStore, map[string][]byte) {
 	t.Helper()
+	fixtureOnce.Do(func() {
+		enc := newMemStore()
+		fixturePlain = map[string][]byte{}
+		for i, n := range sizes {
+			name := fmt.Sprintf("size-%d", n)
+			fixturePlain[name] = plaintext(uint64(i), n)
+			enc.put(t, "models", name, fixturePlain[name])
+		}
+		enc.put(t, "extra", "readme.txt", []byte("extra folder\n"))
+		fixtureFiles = enc.files
+	})
 	s := newMemStore("models", "empty")
-	want := map[string][]byte{}
-	for i, n := range sizes {
-		name := fmt.Sprintf("size-%d", n)
-		want[name] = plaintext(uint64(i), n)
-		s.put(t, "models", name, want[name])
+	for k, f := range fixtureFiles {
+		c := *f
+		s.files[k] = &c
 	}
-	s.put(t, "extra", "readme.txt", []byte("extra folder\n"))
-	return s, want
+	s.versions = len(fixtureFiles) + 1
+	return s, fixturePlain
 }
+
+var (
+	fixtureOnce  sync.Once
+	fixturePlain map[string][]byte
+	fixtureFiles map[string]*memFile
+)
 
 func names(t testing.TB, dir string) []string {
 	t.Helper()

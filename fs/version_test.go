@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestNewVersion: when the store has a new version, a new open sees its
@@ -56,6 +58,25 @@ func TestNewVersion(t *testing.T) {
 	s.put(t, "models", "swap", v5)
 	time.Sleep(entry + 100*time.Millisecond)
 	check("v5 after the entry timeout", v5)
+
+	// A handle of v5 that reads after v6 arrives fills the kernel's pages
+	// with v5 (here after fadvise dropped them); a new open must not keep them.
+	h5, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h5.Close()
+	v6 := plaintext(105, 4000)
+	s.put(t, "models", "swap", v6)
+	m.Invalidate("models", "swap")
+	check("v6 after Invalidate", v6)
+	if err := unix.Fadvise(int(h5.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := h5.ReadAt(make([]byte, 4000), 0); err != nil || got != 4000 {
+		t.Fatalf("read the old handle: %d, %v", got, err)
+	}
+	check("v6 after an old handle read", v6)
 }
 
 // TestUnchangedVersionKeepsCache: reopening an unchanged version reads the
