@@ -86,6 +86,8 @@ func open(t *testing.T, dir string) *Cache {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Before t.TempDir's removal: no sidecar write races it.
+	t.Cleanup(func() { c.Close() })
 	return c
 }
 

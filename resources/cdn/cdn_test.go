@@ -155,6 +155,12 @@ func TestStaleETag(t *testing.T) {
 			if _, err := l.client.ReadAt(c, l.folder, "m", v1.ETag, p, 10); !errors.Is(err, cdn.ErrChanged) {
 				t.Fatalf("stale etag: %v, want ErrChanged", err)
 			}
+			if _, err := l.client.Pin(l.folder, "m", v1.ETag).ReadAt(c, p, 10); !errors.Is(err, cdn.ErrChanged) {
+				t.Fatalf("stale pin: %v, want ErrChanged", err)
+			}
+			if n, err := l.client.Pin(l.folder, "m", v2.ETag).ReadAt(c, p, 20); err != nil || n != 100 || !bytes.Equal(p, data2[20:120]) {
+				t.Fatalf("current pin: %d, %v", n, err)
+			}
 			if n, err := l.client.ReadAt(c, l.folder, "m", v2.ETag, p, 10); err != nil || n != 100 || !bytes.Equal(p, data2[10:110]) {
 				t.Fatalf("current etag: %d, %v", n, err)
 			}

@@ -135,3 +135,20 @@ func parseContentRange(s string) (start, total int64, ok bool) {
 	}
 	return start, total, true
 }
+
+// Pinned is one version of a big part on the CDN: reads of folder/name
+// pinned to an ETag. It is a cache.Origin and a resources.BigPart.
+type Pinned struct {
+	c                  *Client
+	folder, name, etag string
+}
+
+// Pin returns the reader of folder/name's big part at etag.
+func (c *Client) Pin(folder, name, etag string) Pinned {
+	return Pinned{c: c, folder: folder, name: name, etag: etag}
+}
+
+// ReadAt is Client.ReadAt for the pinned object.
+func (p Pinned) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
+	return p.c.ReadAt(ctx, p.folder, p.name, p.etag, b, off)
+}
