@@ -145,14 +145,18 @@ func (r *Reader) decrypt(buf []byte) {
 		return
 	}
 	step := (body / segs) &^ (BlockSize - 1)
+	// Build every decrypter before any segment starts: each copies its IV,
+	// the ciphertext block that the segment before it overwrites.
+	ds := make([]cipher.BlockMode, segs)
+	for s := range ds {
+		ds[s] = cipher.NewCBCDecrypter(r.block, buf[s*step:s*step+BlockSize])
+	}
 	var wg sync.WaitGroup
-	for s := 0; s < segs; s++ {
-		lo := s * step
-		hi := lo + step
+	for s, d := range ds {
+		lo, hi := s*step, (s+1)*step
 		if s == segs-1 {
 			hi = body
 		}
-		d := cipher.NewCBCDecrypter(r.block, buf[lo:lo+BlockSize])
 		seg := buf[BlockSize+lo : BlockSize+hi]
 		wg.Add(1)
 		go func() {

@@ -6,6 +6,9 @@ const MaxSmallLen = 3072
 // SmallLen is small_len of PROTOCOL §2 for a ciphertext of n bytes:
 // min(3072, floor(n*3/10)).
 func SmallLen(n int64) int64 {
+	if n >= 10240 {
+		return MaxSmallLen // and n*3 cannot overflow below
+	}
 	return min(MaxSmallLen, n*3/10)
 }
 

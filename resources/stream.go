@@ -58,7 +58,7 @@ func (e *encReader) fill() {
 	buf := e.buf[:cap(e.buf)-BlockSize]
 	// Carry the partial block left in front of buf by the previous fill.
 	carry := len(e.buf)
-	n, err := io.ReadFull(e.src, buf[carry:])
+	n, err := readFull(e.src, buf[carry:])
 	n += carry
 	switch err {
 	case nil:
@@ -68,7 +68,7 @@ func (e *encReader) fill() {
 		copy(out, buf[:whole])
 		e.buf = append(e.buf[:0], buf[whole:n]...)
 		e.out = out
-	case io.EOF, io.ErrUnexpectedEOF:
+	case io.EOF:
 		pad := BlockSize - n%BlockSize
 		buf = buf[:n+pad]
 		for i := n; i < len(buf); i++ {
@@ -120,16 +120,16 @@ func (d *decReader) Read(p []byte) (int, error) {
 func (d *decReader) fill() {
 	if d.mode == nil {
 		iv := make([]byte, BlockSize)
-		if _, err := io.ReadFull(d.src, iv); err != nil {
-			d.err = fmt.Errorf("%w: ciphertext shorter than its IV", ErrDecrypt)
-			if err != io.EOF && err != io.ErrUnexpectedEOF {
-				d.err = err
+		if n, err := readFull(d.src, iv); n < BlockSize {
+			d.err = err
+			if err == io.EOF {
+				d.err = fmt.Errorf("%w: ciphertext shorter than its IV", ErrDecrypt)
 			}
 			return
 		}
 		d.mode = cipher.NewCBCDecrypter(d.block, iv)
 	}
-	n, err := io.ReadFull(d.src, d.buf[d.held:])
+	n, err := readFull(d.src, d.buf[d.held:])
 	n += d.held
 	d.total += int64(n - d.held)
 	switch err {
@@ -140,7 +140,7 @@ func (d *decReader) fill() {
 		d.out = append(make([]byte, 0, ready), d.buf[:ready]...)
 		copy(d.buf, d.buf[ready:n])
 		d.held = BlockSize
-	case io.EOF, io.ErrUnexpectedEOF:
+	case io.EOF:
 		if n == 0 || n%BlockSize != 0 {
 			d.err = fmt.Errorf("%w: ciphertext is truncated (not a whole number of blocks)", ErrDecrypt)
 			return
@@ -157,4 +157,20 @@ func (d *decReader) fill() {
 	default:
 		d.err = err
 	}
+}
+
+// readFull is io.ReadFull that hands back the source's own error: io.EOF
+// only when the source ended, never io.ErrUnexpectedEOF for a short read,
+// so that a body cut short (which says io.ErrUnexpectedEOF itself) is not
+// mistaken for the end of the data.
+func readFull(r io.Reader, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := r.Read(p[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
