@@ -547,3 +547,31 @@ func TestListRemoveNames(t *testing.T) {
 		t.Fatal("small part that does not match its hash")
 	}
 }
+
+func TestLargeReadFetchesInParallel(t *testing.T) {
+	c := open(t, t.TempDir())
+	r := newResource(6 * cs)
+	o := &memOrigin{data: r.big, gate: make(chan struct{})}
+	p := part(t, c, r, o)
+	done := make(chan error, 1)
+	b := make([]byte, 5*cs)
+	go func() {
+		_, err := p.ReadAt(context.Background(), b, cs/2)
+		done <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for o.calls.Load() < 5 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := o.calls.Load(); n != 5 {
+		t.Fatalf("%d fetches in flight for a read over 6 chunks, want 5 (the first and %d ahead)", n, fetchAhead)
+	}
+	close(o.gate)
+	if err := <-done; err != nil || !bytes.Equal(b, r.big[cs/2:cs/2+5*cs]) {
+		t.Fatalf("read: %v", err)
+	}
+	readAll(t, p, r.big)
+	if got := o.fetched(); !slices.Equal(got, []int64{0, cs, 2 * cs, 3 * cs, 4 * cs, 5 * cs}) {
+		t.Fatalf("fetched %v, want each chunk once", got)
+	}
+}

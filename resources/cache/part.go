@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Origin is where missing chunks come from: the CDN with the big part's
@@ -88,10 +90,28 @@ func (p *Part) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 	}
 	end := min(off+int64(len(b)), e.v.BigLen)
 	n := 0
-	for i := off / e.chunk; i*e.chunk < end; i++ {
+	last, ahead := (end-1)/e.chunk, off/e.chunk+1
+	var fetching map[int64]<-chan singleflight.Result
+	for i := off / e.chunk; i <= last; i++ {
+		// Start the fetches of the next few missing chunks too, so that a
+		// large read waits for about one round trip, not one per chunk.
+		for ; ahead <= min(last, i+fetchAhead); ahead++ {
+			if !e.has(ahead) {
+				if fetching == nil {
+					fetching = map[int64]<-chan singleflight.Result{}
+				}
+				fetching[ahead] = p.startFetch(ctx, ahead)
+			}
+		}
 		start := i * e.chunk
 		lo, hi := max(off, start)-start, min(end, start+e.chunk)-start
-		err := p.chunk(ctx, i, func(data []byte) { copy(b[n:], data[lo:hi]) })
+		use := func(data []byte) { copy(b[n:], data[lo:hi]) }
+		var err error
+		if ch, ok := fetching[i]; ok {
+			err = wait(ctx, ch, use)
+		} else {
+			err = p.chunk(ctx, i, use)
+		}
 		if err != nil {
 			return n, err
 		}
@@ -101,6 +121,16 @@ func (p *Part) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// fetchAhead is how many chunks past the one it waits for a read fetches
+// at once.
+const fetchAhead = 4
+
+// has reports whether chunk i is recorded on disk.
+func (e *entry) has(i int64) bool {
+	_, ok := e.present(i)
+	return ok
 }
 
 // chunkLen is chunk i's length; the last one may be short.
@@ -133,7 +163,16 @@ func (p *Part) chunk(ctx context.Context, i int64, use func([]byte)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ch := e.sf.DoChan(strconv.FormatInt(i, 10), func() (any, error) { return p.fetch(ctx, i) })
+	return wait(ctx, p.startFetch(ctx, i), use)
+}
+
+// startFetch joins or starts the shared fetch of chunk i.
+func (p *Part) startFetch(ctx context.Context, i int64) <-chan singleflight.Result {
+	return p.e.sf.DoChan(strconv.FormatInt(i, 10), func() (any, error) { return p.fetch(ctx, i) })
+}
+
+// wait hands the fetched chunk to use, unless ctx ends first.
+func wait(ctx context.Context, ch <-chan singleflight.Result, use func([]byte)) error {
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
