@@ -1,0 +1,82 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/azaion/loader/resources/cdn"
+	"github.com/azaion/loader/resources/cdn/cdntest"
+)
+
+func TestMain(m *testing.M) { cdntest.Main(m) }
+
+// TestOverMinIO reads a big part through the cache from a real S3 server,
+// counting what crosses the wire.
+func TestOverMinIO(t *testing.T) {
+	mc := cdntest.Shared(t)
+	bucket := mc.NewBucket(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	direct, err := cdn.New(mc.Config(bucket), cdn.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newResource(3<<20 + 123)
+	obj, err := direct.Put(ctx, "models", "yolo.onnx", bytes.NewReader(r.big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.v.ETag = obj.ETag
+	proxy := cdntest.NewProxy(t, mc.Endpoint)
+	cfg := mc.Config(bucket)
+	cfg.Host = proxy.URL()
+	viaProxy, err := cdn.New(cfg, cdn.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(t.TempDir(), Options{}) // 1 MiB chunks
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	p, err := c.Part("models", "yolo.onnx", r.v, r.small, viaProxy.Pin("models", "yolo.onnx", obj.ETag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 100)
+	if n, err := p.ReadAt(ctx, b, 2<<20+500); err != nil || n != 100 || !bytes.Equal(b, r.big[2<<20+500:2<<20+600]) {
+		t.Fatalf("read: %d, %v", n, err)
+	}
+	if up := proxy.BytesFromUpstream(); up < 1<<20 || up > 1<<20+8192 {
+		t.Fatalf("%d bytes from the CDN for one 1 MiB chunk", up)
+	}
+	readAll(t, p, r.big)
+	cold := proxy.BytesFromUpstream()
+	if cold > int64(len(r.big))+32<<10 {
+		t.Fatalf("%d bytes from the CDN for a %d-byte part", cold, len(r.big))
+	}
+	readAll(t, p, r.big)
+	if warm := proxy.BytesFromUpstream() - cold; warm != 0 {
+		t.Fatalf("warm read took %d bytes from the CDN", warm)
+	}
+
+	// The object is replaced: a cold cache pinned to the old ETag says so.
+	if _, err := direct.Put(ctx, "models", "yolo.onnx", bytes.NewReader(random(1000))); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c2.Close() })
+	stale, err := c2.Part("models", "yolo.onnx", r.v, r.small, direct.Pin("models", "yolo.onnx", obj.ETag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stale.ReadAt(ctx, b, 0); !errors.Is(err, cdn.ErrChanged) {
+		t.Fatalf("read of a replaced object: %v, want cdn.ErrChanged", err)
+	}
+}
