@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/azaion/loader/control"
+	"github.com/azaion/loader/control/unlock"
+	"github.com/azaion/loader/fs"
+	"github.com/azaion/loader/resources"
+	"github.com/azaion/loader/resources/api"
+	"github.com/azaion/loader/resources/cache"
+	"github.com/azaion/loader/resources/cdn"
+)
+
+const serveUsage = `Usage: azaion-loader serve [--config FILE] [flags]
+
+Runs the loader: the control API on --listen and, with --mount, the
+read-only FUSE mount of the decrypted resources. It logs in at start when
+email and password are configured, else on POST /login.
+
+Example:
+  azaion-loader serve --config /etc/azaion/loader.yaml --mount /mnt/azaion
+
+Flags (each overrides its config key and environment variable):
+`
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := parseServe(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	l, err := startLoader(cfg, log)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("stopping", "signal", context.Cause(ctx))
+	case err = <-l.served:
+		log.Error("control API stopped", "err", err)
+	}
+	l.Close()
+	return err
+}
+
+func parseServe(args []string, stderr io.Writer) (Config, error) {
+	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	fset.Usage = func() {
+		fmt.Fprint(stderr, serveUsage)
+		fset.PrintDefaults()
+	}
+	configPath := fset.String("config", os.Getenv("AZAION_CONFIG"), "YAML config file (AZAION_CONFIG)")
+	var flags Config
+	var folders string
+	serveFlags(fset, &flags, &folders)
+	if err := fset.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, err
+		}
+		return Config{}, usageError{err}
+	}
+	if fset.NArg() > 0 {
+		return Config{}, usageError{fmt.Errorf("serve: unexpected argument %q", fset.Arg(0))}
+	}
+	flags.Folders = splitList(folders)
+	return loadConfig(*configPath, os.Getenv, fset, &flags)
+}
+
+// loader is a running loader: the Store, the control server and the mount.
+type loader struct {
+	log    *slog.Logger
+	store  *resources.Store
+	srv    *http.Server
+	addr   string
+	mount  *fs.Server
+	served chan error
+	cancel context.CancelFunc
+}
+
+// startLoader wires the parts and starts them: the control API listens and
+// the mount is live when it returns.
+func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
+	hardware := cfg.Hardware
+	if hardware == "" {
+		hardware = resources.Hardware()
+	}
+	c, err := cache.Open(cfg.CacheDir, cache.Options{Logger: log, FetchTimeout: time.Duration(cfg.ReadTimeout)})
+	if err != nil {
+		return nil, fmt.Errorf("cache_dir: %w", err)
+	}
+	apiOpts := api.Options{Timeout: time.Duration(cfg.APITimeout), Logger: log}
+	client, err := api.New(cfg.APIURL, apiOpts)
+	if err != nil {
+		return nil, fmt.Errorf("api_url: %w", err)
+	}
+	store := resources.NewStore(resources.StoreConfig{
+		API:         client,
+		Cache:       c,
+		ResourceKey: resources.Secret(cfg.ResourceKey),
+		Hardware:    hardware,
+		Folders:     cfg.Folders,
+		CDN:         cdn.Options{RangeTimeout: time.Duration(cfg.ReadTimeout), Logger: log},
+		Logger:      log,
+	})
+	task := unlock.New(unlock.Config{
+		ArchivePath: cfg.Unlock.ImagesPath,
+		Images:      cfg.Unlock.Images,
+		Docker:      cfg.Unlock.Docker,
+		NewClient: func() unlock.KeyClient {
+			c, _ := api.New(cfg.APIURL, apiOpts) // the URL was checked above
+			return c
+		},
+		Logger: log,
+	})
+	h := control.NewHandler(control.Config{Store: store, Unlock: task, MaxUploadBytes: cfg.MaxUploadBytes, Logger: log})
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	l := &loader{log: log, store: store, srv: control.NewServer(cfg.Listen, h), addr: ln.Addr().String(), served: make(chan error, 1)}
+	if cfg.Mount != "" {
+		uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+		if cfg.UID != nil {
+			uid = *cfg.UID
+		}
+		if cfg.GID != nil {
+			gid = *cfg.GID
+		}
+		l.mount, err = fs.Mount(cfg.Mount, store, fs.Options{
+			UID: uid, GID: gid, AllowOther: cfg.AllowOther, Logger: log,
+			ReadTimeout: time.Duration(cfg.ReadTimeout),
+		})
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("mount: %w", err)
+		}
+		store.Watch(l.mount.Invalidate)
+		log.Info("mounted", "dir", cfg.Mount)
+	}
+	go func() { l.served <- l.srv.Serve(ln) }()
+	log.Info("control API listening", "addr", l.addr, "cache_dir", c.Dir())
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	if cfg.Email != "" {
+		go l.loginAtStart(ctx, cfg.Email, cfg.Password)
+	} else if cfg.Mount != "" {
+		log.Info("not logged in: files under the mount open after POST /login, or set email and password in the config")
+	}
+	return l, nil
+}
+
+// loginAtStart logs in with the configured credentials, retrying while the
+// Resource API cannot be reached, and giving up on refused credentials.
+func (l *loader) loginAtStart(ctx context.Context, email, password string) {
+	wait := 2 * time.Second
+	for {
+		err := l.store.Login(ctx, email, password)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, resources.ErrUpstream) {
+			l.log.Error("login with the configured credentials failed; POST /login to retry", "err", err)
+			return
+		}
+		l.log.Warn("login failed, retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Minute)
+	}
+}
+
+// Close stops the control server gracefully and unmounts.
+func (l *loader) Close() {
+	l.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := l.srv.Shutdown(ctx); err != nil {
+		l.srv.Close()
+	}
+	if l.mount != nil {
+		if err := l.mount.Unmount(); err != nil {
+			l.log.Error("unmount", "err", err)
+		}
+	}
+}

@@ -1,0 +1,87 @@
+// Package control serves the loader's control API of PROTOCOL §6 (login,
+// load, upload, unlock, health and status) over a Store, with chi. It knows
+// nothing of S3, JWTs or CBC: those live behind the Store.
+package control
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/azaion/loader/control/unlock"
+	"github.com/azaion/loader/resources"
+)
+
+// Store is what the control API needs from *resources.Store.
+type Store interface {
+	Login(ctx context.Context, email, password string) error
+	LoggedIn() bool
+	Open(ctx context.Context, folder, name string) (*resources.Resource, error)
+	Upload(ctx context.Context, folder, name string, r io.Reader) (int64, error)
+	CacheDir() string
+}
+
+// Unlocker is what the control API needs from *unlock.Task.
+type Unlocker interface {
+	Start(ctx context.Context, email, password string) (unlock.Status, error)
+	Status() unlock.Status
+}
+
+// DefaultMaxUploadBytes bounds an upload's body when the config does not.
+const DefaultMaxUploadBytes = 16 << 30
+
+// Config wires the handler.
+type Config struct {
+	Store          Store
+	Unlock         Unlocker // nil: /unlock answers 501
+	MaxUploadBytes int64    // 0: DefaultMaxUploadBytes
+	Logger         *slog.Logger
+}
+
+type handler struct {
+	store     Store
+	unlock    Unlocker
+	maxUpload int64
+	log       *slog.Logger
+}
+
+// NewHandler builds the chi router of the control API.
+func NewHandler(cfg Config) http.Handler {
+	h := &handler{store: cfg.Store, unlock: cfg.Unlock, maxUpload: cfg.MaxUploadBytes, log: cfg.Logger}
+	if h.maxUpload <= 0 {
+		h.maxUpload = DefaultMaxUploadBytes
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, h.logRequests, h.recoverer)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) { writeError(w, http.StatusNotFound, "no such endpoint") })
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+	})
+	r.Get("/health", h.health)
+	r.Get("/status", h.status)
+	r.Post("/login", h.login)
+	r.Post("/load/{filename}", h.load)
+	r.Post("/upload/{filename}", h.upload)
+	r.Post("/unlock", h.startUnlock)
+	r.Get("/unlock/status", h.unlockStatus)
+	return r
+}
+
+func (h *handler) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "healthy"})
+}
+
+func (h *handler) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"status":        "healthy",
+		"authenticated": h.store.LoggedIn(),
+		"modelCacheDir": h.store.CacheDir(),
+	})
+}

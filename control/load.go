@@ -1,0 +1,151 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/azaion/loader/resources"
+)
+
+const (
+	// openTimeout bounds finding a resource: small part and CDN stat.
+	openTimeout = 60 * time.Second
+	// stallTimeout bounds each chunk of a stream: a client that stops
+	// reading, or a backend that stops answering, ends the request.
+	stallTimeout = 60 * time.Second
+	// streamChunk is how much plaintext one read of a stream asks for, and
+	// streamDepth how many such reads run ahead of the writer.
+	streamChunk = 1 << 20
+	streamDepth = 4
+)
+
+type loadRequest struct {
+	Filename *string `json:"filename"`
+	Folder   *string `json:"folder"`
+}
+
+// pathName is the {filename} of a route, unescaped and checked.
+func pathName(r *http.Request) (string, error) {
+	name, err := url.PathUnescape(chi.URLParam(r, "filename"))
+	if err != nil || !resources.ValidName(name) {
+		return "", fmt.Errorf("%w: filename %q", resources.ErrBadName, clip(chi.URLParam(r, "filename")))
+	}
+	return name, nil
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// load is flow F2: the plaintext, streamed with its exact Content-Length.
+func (h *handler) load(w http.ResponseWriter, r *http.Request) {
+	name, err := pathName(r)
+	if err != nil {
+		h.fail(w, r, "load", err)
+		return
+	}
+	var req loadRequest
+	if err := readJSON(w, r, &req); err != nil {
+		writeBodyError(w, err)
+		return
+	}
+	if req.Folder == nil {
+		writeError(w, http.StatusUnprocessableEntity, "folder is required")
+		return
+	}
+	if req.Filename != nil && *req.Filename != "" && !resources.ValidName(*req.Filename) {
+		h.fail(w, r, "load", fmt.Errorf("%w: filename %q", resources.ErrBadName, clip(*req.Filename)))
+		return
+	}
+	if err := resources.CheckNames(*req.Folder, name); err != nil {
+		h.fail(w, r, "load", err)
+		return
+	}
+	octx, cancel := context.WithTimeout(r.Context(), openTimeout)
+	res, err := h.store.Open(octx, *req.Folder, name)
+	cancel()
+	if err != nil {
+		h.fail(w, r, "load", err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(res.Size(), 10))
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	err = copyAt(r.Context(), res.Reader, res.Size(), func(p []byte) error {
+		rc.SetWriteDeadline(time.Now().Add(stallTimeout))
+		_, err := w.Write(p)
+		return err
+	})
+	if err != nil {
+		// The status is sent: cutting the connection is the only way left
+		// to tell the client that the body is incomplete.
+		h.log.Error("load: stream failed", "folder", *req.Folder, "name", name, "err", err, "request_id", requestID(r))
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// copyAt streams size bytes of src to write in order, with streamDepth reads
+// of streamChunk bytes running ahead, so that fetching and decrypting the
+// next chunks overlaps with sending this one. Each read is bounded by
+// stallTimeout.
+func copyAt(ctx context.Context, src *resources.Reader, size int64, write func([]byte) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		buf []byte
+		err error
+	}
+	chunks := (size + streamChunk - 1) / streamChunk
+	slots := make(chan chan result, streamDepth)
+	go func() {
+		defer close(slots)
+		for i := int64(0); i < chunks; i++ {
+			ch := make(chan result, 1)
+			select {
+			case slots <- ch:
+			case <-ctx.Done():
+				return
+			}
+			go func(off int64) {
+				buf := make([]byte, min(streamChunk, size-off))
+				rctx, rcancel := context.WithTimeout(ctx, stallTimeout)
+				defer rcancel()
+				n, err := src.ReadAt(rctx, buf, off)
+				if n == len(buf) {
+					err = nil
+				} else if err == nil || err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				ch <- result{buf, err}
+			}(i * streamChunk)
+		}
+	}()
+	var done int64
+	for ch := range slots {
+		res := <-ch
+		if res.err != nil {
+			return fmt.Errorf("read at %d: %w", done, res.err)
+		}
+		if err := write(res.buf); err != nil {
+			return err
+		}
+		done += int64(len(res.buf))
+	}
+	if done != size {
+		return ctx.Err()
+	}
+	return nil
+}

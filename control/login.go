@@ -1,0 +1,88 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/azaion/loader/control/unlock"
+	"github.com/azaion/loader/resources"
+)
+
+// credentials is the body of /login and /unlock.
+type credentials struct {
+	Email    *string `json:"email"`
+	Password *string `json:"password"`
+}
+
+func (c credentials) check() error {
+	if c.Email == nil || strings.TrimSpace(*c.Email) == "" || c.Password == nil || *c.Password == "" {
+		return &errBody{http.StatusUnprocessableEntity, "email and password are required"}
+	}
+	return nil
+}
+
+// loginTimeout bounds a whole login: the token and cdn.yaml.
+const loginTimeout = 60 * time.Second
+
+// login is flow F1. Every failure is a 401, as in the original loader, with
+// a detail that says which step failed.
+func (h *handler) login(w http.ResponseWriter, r *http.Request) {
+	var c credentials
+	if err := readJSON(w, r, &c); err != nil {
+		writeBodyError(w, err)
+		return
+	}
+	if err := c.check(); err != nil {
+		writeBodyError(w, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), loginTimeout)
+	defer cancel()
+	if err := h.store.Login(ctx, *c.Email, *c.Password); err != nil {
+		h.log.Warn("login failed", "email", *c.Email, "err", err, "request_id", requestID(r))
+		code := http.StatusUnauthorized
+		if errors.Is(err, resources.ErrHardwareMismatch) {
+			code = http.StatusConflict
+		}
+		writeError(w, code, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (h *handler) startUnlock(w http.ResponseWriter, r *http.Request) {
+	if h.unlock == nil {
+		writeError(w, http.StatusNotImplemented, "unlock is not configured on this loader")
+		return
+	}
+	var c credentials
+	if err := readJSON(w, r, &c); err != nil {
+		writeBodyError(w, err)
+		return
+	}
+	if err := c.check(); err != nil {
+		writeBodyError(w, err)
+		return
+	}
+	st, err := h.unlock.Start(context.WithoutCancel(r.Context()), *c.Email, *c.Password)
+	if errors.Is(err, unlock.ErrArchiveMissing) {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (h *handler) unlockStatus(w http.ResponseWriter, r *http.Request) {
+	if h.unlock == nil {
+		writeJSON(w, http.StatusOK, unlock.Status{State: unlock.State("idle")})
+		return
+	}
+	writeJSON(w, http.StatusOK, h.unlock.Status())
+}

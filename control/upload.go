@@ -1,0 +1,128 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/azaion/loader/resources"
+)
+
+// upload is flow F3. The multipart body is read as a stream: the folder
+// field must come before the file part, as browsers, curl -F in that order,
+// and Python's requests (data before files) send them.
+func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
+	name, err := pathName(r)
+	if err != nil {
+		h.fail(w, r, "upload", err)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, h.maxUpload)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "body must be multipart/form-data with a folder field and a file part")
+		return
+	}
+	rc := http.NewResponseController(w)
+	var folder string
+	uploaded := false
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			h.fail(w, r, "upload", bodyError(err))
+			return
+		}
+		switch part.FormName() {
+		case "folder":
+			b, err := io.ReadAll(io.LimitReader(part, 256))
+			if err != nil {
+				h.fail(w, r, "upload", bodyError(err))
+				return
+			}
+			folder = string(b)
+			if !resources.ValidName(folder) {
+				h.fail(w, r, "upload", fmt.Errorf("%w: folder %q", resources.ErrBadName, clip(folder)))
+				return
+			}
+		case "file":
+			if uploaded {
+				writeError(w, http.StatusBadRequest, "more than one file part")
+				return
+			}
+			if err := checkPartFilename(part.Header.Get("Content-Disposition")); err != nil {
+				h.fail(w, r, "upload", err)
+				return
+			}
+			if folder == "" {
+				writeError(w, http.StatusBadRequest, "the folder field must come before the file part")
+				return
+			}
+			body := &stallReader{r: part, rc: rc}
+			if _, err := h.store.Upload(r.Context(), folder, name, body); err != nil {
+				if body.err != nil {
+					// The client's body broke off or went over the limit.
+					err = bodyError(body.err)
+				}
+				h.fail(w, r, "upload", err)
+				return
+			}
+			uploaded = true
+		default:
+			io.Copy(io.Discard, io.LimitReader(part, 1<<20))
+		}
+	}
+	if !uploaded {
+		writeError(w, http.StatusUnprocessableEntity, "a file part is required")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// checkPartFilename refuses a file part whose raw filename is not a valid
+// name (Go's Part.FileName would hide a traversal by taking its base).
+func checkPartFilename(disposition string) error {
+	_, params, err := mime.ParseMediaType(disposition)
+	if err != nil {
+		return fmt.Errorf("%w: bad Content-Disposition of the file part", resources.ErrBadName)
+	}
+	if fn, ok := params["filename"]; ok && fn != "" && !resources.ValidName(fn) {
+		return fmt.Errorf("%w: file part filename %q", resources.ErrBadName, clip(fn))
+	}
+	return nil
+}
+
+// errBadBody is a request body that breaks off or is not well formed.
+var errBadBody = errors.New("malformed or truncated request body")
+
+// bodyError marks an error reading the client's body: a 413 past the limit,
+// else a 400.
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errBadBody, err)
+}
+
+// stallReader gives each read of a request body its own deadline, so a
+// client that stops sending ends the upload but a slow, steady one does not.
+type stallReader struct {
+	r   io.Reader
+	rc  *http.ResponseController
+	err error // the first read error but io.EOF
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	s.rc.SetReadDeadline(time.Now().Add(stallTimeout))
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF && s.err == nil {
+		s.err = err
+	}
+	return n, err
+}

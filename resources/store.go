@@ -1,0 +1,247 @@
+package resources
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/azaion/loader/resources/api"
+	"github.com/azaion/loader/resources/cache"
+	"github.com/azaion/loader/resources/cdn"
+)
+
+// StoreConfig wires a Store.
+type StoreConfig struct {
+	API         *api.Client  // the Resource API
+	Cache       *cache.Cache // the local cache of big parts
+	ResourceKey Secret       // resource_key of PROTOCOL §1
+	Hardware    string       // the device's hardware line
+	Folders     []string     // folders always listed
+	CDN         cdn.Options  // how the CDN client is built once cdn.yaml is known
+	Logger      *slog.Logger
+}
+
+// Store reads and writes resources: small parts through the Resource API,
+// big parts through the local cache and the CDN, decrypted on the fly. The
+// mount and the control API both use one Store.
+type Store struct {
+	api      *api.Client
+	cache    *cache.Cache
+	key      []byte
+	hardware string
+	folders  []string
+	cdnOpt   cdn.Options
+	log      *slog.Logger
+
+	mu       sync.RWMutex
+	session  *session         // nil until a login succeeds
+	sizes    map[string]int64 // plaintext size by version
+	watchers []func(folder, name string)
+}
+
+// session is what a successful login yields.
+type session struct {
+	email  string
+	apiKey string // api_key(email, password, hardware)
+	cdn    *cdn.Client
+}
+
+// NewStore returns a Store that is not logged in yet.
+func NewStore(cfg StoreConfig) *Store {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var folders []string
+	for _, f := range cfg.Folders {
+		if ValidName(f) {
+			folders = append(folders, f)
+		}
+	}
+	return &Store{
+		api:      cfg.API,
+		cache:    cfg.Cache,
+		key:      AESKey(cfg.ResourceKey.Reveal()),
+		hardware: cfg.Hardware,
+		folders:  folders,
+		cdnOpt:   cfg.CDN,
+		log:      log,
+		sizes:    map[string]int64{},
+	}
+}
+
+// Login logs in to the Resource API, fetches and decrypts cdn.yaml, and sets
+// up the CDN client (flow F1). On any failure the Store keeps its previous
+// session, if it had one.
+func (s *Store) Login(ctx context.Context, email, password string) error {
+	if err := s.api.Login(ctx, email, password); err != nil {
+		return fmt.Errorf("login: %w", apiError(err))
+	}
+	sess := &session{email: email, apiKey: APIKey(email, password, s.hardware)}
+	raw, err := s.get(ctx, sess, "", "cdn.yaml")
+	if err != nil {
+		return fmt.Errorf("login: cdn.yaml: %w", err)
+	}
+	cfg, err := cdn.ParseConfig(raw)
+	if err != nil {
+		return fmt.Errorf("login: cdn.yaml: %w", err)
+	}
+	sess.cdn, err = cdn.New(cfg, s.cdnOpt)
+	if err != nil {
+		return fmt.Errorf("login: cdn: %w", err)
+	}
+	s.mu.Lock()
+	s.session = sess
+	s.mu.Unlock()
+	s.log.Info("logged in", "email", email, "cdn", cfg.Host)
+	return nil
+}
+
+// LoggedIn reports whether a login has succeeded.
+func (s *Store) LoggedIn() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.session != nil
+}
+
+// CacheDir is where big parts are cached.
+func (s *Store) CacheDir() string { return s.cache.Dir() }
+
+// Watch registers fn to be told of every resource this Store uploads, so
+// that the mount can drop the kernel's pages of the old version.
+func (s *Store) Watch(fn func(folder, name string)) {
+	s.mu.Lock()
+	s.watchers = append(s.watchers, fn)
+	s.mu.Unlock()
+}
+
+func (s *Store) current() (*session, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.session == nil {
+		return nil, ErrNotLoggedIn
+	}
+	return s.session, nil
+}
+
+// get fetches a file from the Resource API and decrypts it with the
+// session's API key.
+func (s *Store) get(ctx context.Context, sess *session, folder, file string) ([]byte, error) {
+	body, err := s.api.Get(ctx, folder, file, s.hardware)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	plain, err := Decrypt(sess.apiKey, body)
+	if err != nil {
+		return nil, fmt.Errorf("%s/%s from the Resource API: %w", folder, file, err)
+	}
+	return plain, nil
+}
+
+// apiError maps a Resource API client error to the sentinels.
+func apiError(err error) error {
+	if errors.Is(err, api.ErrNotLoggedIn) {
+		return fmt.Errorf("%w: %w", ErrNotLoggedIn, err)
+	}
+	var se *api.StatusError
+	if !errors.As(err, &se) {
+		return fmt.Errorf("%w: %w", ErrUpstream, err)
+	}
+	switch se.Code {
+	case 400:
+		return fmt.Errorf("%w: %w", ErrBadName, err)
+	case 401:
+		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	case 403:
+		return fmt.Errorf("%w: %w", ErrForbidden, err)
+	case 404:
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case 409:
+		return fmt.Errorf("%w: %w", ErrHardwareMismatch, err)
+	}
+	return fmt.Errorf("%w: %w", ErrUpstream, err)
+}
+
+// cdnError maps a CDN client error to the sentinels.
+func cdnError(err error) error {
+	switch {
+	case errors.Is(err, cdn.ErrNotFound):
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case errors.Is(err, cdn.ErrBadFolder):
+		return fmt.Errorf("%w: %w", ErrBadName, err)
+	case errors.Is(err, context.Canceled):
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUpstream, err)
+}
+
+// Folders lists the configured folders, the CDN's and the local cache's.
+// A CDN that cannot be listed is logged, not fatal.
+func (s *Store) Folders(ctx context.Context) ([]string, error) {
+	set := map[string]bool{}
+	for _, f := range s.folders {
+		set[f] = true
+	}
+	if cached, err := s.cache.List(); err == nil {
+		for f := range cached {
+			set[f] = true
+		}
+	}
+	if sess, err := s.current(); err == nil {
+		remote, err := sess.cdn.Folders(ctx)
+		if err != nil {
+			s.log.Warn("list CDN folders", "err", err)
+		}
+		for _, f := range remote {
+			set[f] = true
+		}
+	}
+	return sorted(set), nil
+}
+
+// List lists the resources of a folder known to the CDN or the local cache.
+func (s *Store) List(ctx context.Context, folder string) ([]string, error) {
+	if !ValidName(folder) {
+		return nil, fmt.Errorf("%w: folder %q", ErrBadName, clip(folder))
+	}
+	set := map[string]bool{}
+	if cached, err := s.cache.List(); err == nil {
+		for _, n := range cached[folder] {
+			set[n] = true
+		}
+	}
+	if sess, err := s.current(); err == nil {
+		remote, err := sess.cdn.List(ctx, folder)
+		if err != nil && !errors.Is(err, cdn.ErrNotFound) {
+			s.log.Warn("list CDN folder", "folder", folder, "err", err)
+		}
+		for _, n := range remote {
+			set[n] = true
+		}
+	}
+	for n := range set {
+		if !ValidName(n) {
+			delete(set, n)
+		}
+	}
+	return sorted(set), nil
+}
+
+func sorted(set map[string]bool) []string {
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func hashHex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}

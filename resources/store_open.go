@@ -1,0 +1,102 @@
+package resources
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/azaion/loader/resources/cache"
+	"github.com/azaion/loader/resources/cdn"
+)
+
+// Open opens the current version of a resource (flow F2, lazily): the small
+// part from the Resource API, the big part's size and ETag from the CDN. No
+// big-part bytes are read but the last two blocks, once per version, for the
+// plaintext size; the rest comes from the cache or the CDN as it is read.
+//
+// When the Resource API or the CDN cannot be reached, a version recorded in
+// the local cache still opens.
+func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error) {
+	if err := CheckNames(folder, name); err != nil {
+		return nil, err
+	}
+	sess, err := s.current()
+	if err != nil {
+		return nil, err
+	}
+	meta, cached := s.cache.Lookup(folder, name)
+	small, err := s.get(ctx, sess, folder, name+".small")
+	if err != nil {
+		if !errors.Is(err, ErrUpstream) || !cached {
+			return nil, fmt.Errorf("open %s/%s: %w", folder, name, err)
+		}
+		s.log.Warn("Resource API unreachable, opening the cached version", "folder", folder, "name", name, "err", err)
+		small = meta.Small
+	}
+	v := cache.Version{SmallHash: hashHex(small)}
+	obj, err := sess.cdn.Stat(ctx, folder, name)
+	switch {
+	case err == nil:
+		v.BigLen, v.ETag = obj.Size, obj.ETag
+	case cached && meta.Version.SmallHash == v.SmallHash && !errors.Is(err, context.Canceled):
+		s.log.Warn("CDN stat failed, opening the cached version", "folder", folder, "name", name, "err", err)
+		v = meta.Version
+	default:
+		return nil, fmt.Errorf("open %s/%s: %w", folder, name, cdnError(err))
+	}
+	origin := &cdnOrigin{cdn: sess.cdn, folder: folder, name: name, etag: v.ETag}
+	part, err := s.cache.Part(folder, name, v, small, origin)
+	if err != nil {
+		return nil, fmt.Errorf("open %s/%s: cache: %w", folder, name, err)
+	}
+	version := hashHex([]byte(v.SmallHash + "\x00" + v.ETag + "\x00" + strconv.FormatInt(v.BigLen, 10)))[:32]
+	size, err := s.size(ctx, version, small, origin, part, v.BigLen)
+	if err != nil {
+		return nil, fmt.Errorf("open %s/%s: %w", folder, name, err)
+	}
+	r, err := NewReaderSize(s.key, small, part, v.BigLen, size)
+	if err != nil {
+		return nil, fmt.Errorf("open %s/%s: %w", folder, name, err)
+	}
+	return &Resource{Folder: folder, Name: name, Version: version, Reader: r}, nil
+}
+
+// size finds a version's plaintext size from the last two ciphertext
+// blocks, read straight from the CDN (a 32-byte range) or, when that fails,
+// through the cache, and remembers it.
+func (s *Store) size(ctx context.Context, version string, small []byte, origin, part BigPart, bigLen int64) (int64, error) {
+	s.mu.RLock()
+	size, ok := s.sizes[version]
+	s.mu.RUnlock()
+	if ok {
+		return size, nil
+	}
+	r, err := NewReader(ctx, s.key, small, origin, bigLen)
+	if err != nil && !errors.Is(err, ErrDecrypt) && !errors.Is(err, context.Canceled) {
+		r, err = NewReader(ctx, s.key, small, part, bigLen)
+	}
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	s.sizes[version] = r.Size()
+	s.mu.Unlock()
+	return r.Size(), nil
+}
+
+// cdnOrigin reads one version of a big part from the CDN, pinned by its ETag
+// so that a replaced object is never spliced into an open file.
+type cdnOrigin struct {
+	cdn          *cdn.Client
+	folder, name string
+	etag         string
+}
+
+func (o *cdnOrigin) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	n, err := o.cdn.ReadAt(ctx, o.folder, o.name, o.etag, p, off)
+	if err != nil {
+		return n, cdnError(err)
+	}
+	return n, nil
+}
