@@ -112,6 +112,9 @@ func (s *Store) LoggedIn() bool {
 // CacheDir is where big parts are cached.
 func (s *Store) CacheDir() string { return s.cache.Dir() }
 
+// Close writes what the cache has not saved yet.
+func (s *Store) Close() error { return s.cache.Close() }
+
 // Watch registers fn to be told of every resource this Store uploads, so
 // that the mount can drop the kernel's pages of the old version.
 func (s *Store) Watch(fn func(folder, name string)) {
@@ -172,7 +175,7 @@ func cdnError(err error) error {
 	switch {
 	case errors.Is(err, cdn.ErrNotFound):
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
-	case errors.Is(err, cdn.ErrBadFolder):
+	case errors.Is(err, cdn.ErrBadFolder), errors.Is(err, cdn.ErrBadName):
 		return fmt.Errorf("%w: %w", ErrBadName, err)
 	case errors.Is(err, context.Canceled):
 		return err

@@ -34,7 +34,7 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 		s.log.Warn("Resource API unreachable, opening the cached version", "folder", folder, "name", name, "err", err)
 		small = meta.Small
 	}
-	v := cache.Version{SmallHash: hashHex(small)}
+	v := cache.Version{SmallHash: cache.HashSmall(small)}
 	obj, err := sess.cdn.Stat(ctx, folder, name)
 	switch {
 	case err == nil:

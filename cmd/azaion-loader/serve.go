@@ -81,6 +81,7 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 type loader struct {
 	log    *slog.Logger
 	store  *resources.Store
+	task   *unlock.Task
 	srv    *http.Server
 	addr   string
 	mount  *fs.Server
@@ -128,7 +129,7 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	l := &loader{log: log, store: store, srv: control.NewServer(cfg.Listen, h), addr: ln.Addr().String(), served: make(chan error, 1)}
+	l := &loader{log: log, store: store, task: task, srv: control.NewServer(cfg.Listen, h), addr: ln.Addr().String(), served: make(chan error, 1)}
 	if cfg.Mount != "" {
 		uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
 		if cfg.UID != nil {
@@ -195,5 +196,12 @@ func (l *loader) Close() {
 		if err := l.mount.Unmount(); err != nil {
 			l.log.Error("unmount", "err", err)
 		}
+		l.mount.Wait()
+	}
+	if err := l.task.Close(ctx); err != nil {
+		l.log.Error("unlock: stop", "err", err)
+	}
+	if err := l.store.Close(); err != nil {
+		l.log.Error("cache: save", "err", err)
 	}
 }
