@@ -1,0 +1,54 @@
+package resources_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/azaion/loader/resources"
+	"github.com/azaion/loader/resources/cdn/cdntest"
+	"github.com/azaion/loader/resources/testbed"
+)
+
+func TestMain(m *testing.M) { cdntest.Main(m) }
+
+// TestStoreRoundTrip uploads through one Store and opens through a fresh
+// one (cold cache), in both CDN layouts, checking the split of §2 as stored.
+func TestStoreRoundTrip(t *testing.T) {
+	for _, single := range []bool{false, true} {
+		bed := testbed.New(t, testbed.Options{SingleBucket: single})
+		folder := bed.NewFolder(t)
+		up := bed.LoggedIn(t, testbed.StoreOptions{})
+		down := bed.LoggedIn(t, testbed.StoreOptions{})
+		ctx := context.Background()
+		for _, size := range []int{0, 1, 15, 16, 17, 10207, 10208, 10224, 5 << 20} {
+			plain := make([]byte, size)
+			rand.Read(plain)
+			name := "r.bin"
+			n, err := up.Upload(ctx, folder, name, bytes.NewReader(plain))
+			if err != nil || n != int64(size) {
+				t.Fatalf("upload %d: n=%d err=%v", size, n, err)
+			}
+			clen := resources.CipherLen(int64(size))
+			small := bed.SmallPart(t, folder, name)
+			if int64(len(small)) != resources.SmallLen(clen) || bed.BigObject(t, folder, name) != clen-int64(len(small)) {
+				t.Fatalf("size %d: split %d+%d, want %d+%d", size, len(small), bed.BigObject(t, folder, name), resources.SmallLen(clen), clen-resources.SmallLen(clen))
+			}
+			res, err := down.Open(ctx, folder, name)
+			if err != nil {
+				t.Fatalf("open %d: %v", size, err)
+			}
+			got, err := io.ReadAll(io.NewSectionReader(res.At(ctx), 0, res.Size()))
+			if err != nil || sha256.Sum256(got) != sha256.Sum256(plain) {
+				t.Fatalf("size %d (single bucket %v): bytes differ (err %v)", size, single, err)
+			}
+		}
+		if _, err := down.Open(ctx, folder, "missing.bin"); !errors.Is(err, resources.ErrNotFound) {
+			t.Fatalf("missing: %v, want ErrNotFound", err)
+		}
+	}
+}
