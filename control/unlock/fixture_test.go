@@ -1,89 +1,50 @@
 package unlock
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/azaion/loader/control/unlock/dockertest"
 	"github.com/azaion/loader/resources"
 )
 
 // fixture holds images built with `docker import` (nothing can be pulled),
-// saved with `docker save` and then removed from the engine.
+// saved with `docker save` and then removed from the engine. useEngine
+// builds it once, with the engine.
 var fixture struct {
+	once   sync.Once
 	images []string
 	ids    map[string]string // image → ID, as docker import gave it
 	tar    []byte            // `docker save` of all images
 }
 
-func buildFixture() error {
-	fixture.images = []string{"azaion-test/alpha:1", "azaion-test/beta:1"}
-	fixture.ids = map[string]string{}
-	for _, img := range fixture.images {
-		root, err := rootfsTar(map[string]string{
-			"hello.txt":   "hello from " + img + "\n",
-			"etc/azaion":  "unlock test\n",
-			"bin/nothing": strings.Repeat("x", 3000),
-		})
-		if err != nil {
-			return err
+// useEngine starts the shared engine and builds the fixture, once.
+func useEngine(t *testing.T) {
+	t.Helper()
+	eng = dockertest.Shared(t)
+	fixture.once.Do(func() {
+		fixture.images = []string{"azaion-test/alpha:1", "azaion-test/beta:1"}
+		fixture.ids = map[string]string{}
+		for _, img := range fixture.images {
+			fixture.ids[img] = eng.BuildImage(t, img)
 		}
-		out, err := docker(root, "import", "-", img)
-		if err != nil {
-			return err
-		}
-		fixture.ids[img] = strings.TrimSpace(string(out))
+		fixture.tar = eng.Save(t, fixture.images...)
+	})
+	if fixture.tar == nil {
+		t.Fatal("the test images were not built")
 	}
-	saved, err := docker(nil, append([]string{"save"}, fixture.images...)...)
-	if err != nil {
-		return err
-	}
-	fixture.tar = saved
-	return removeFixtureImages()
-}
-
-// rootfsTar is a tiny root file system.
-func rootfsTar(files map[string]string) ([]byte, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		if dir := filepath.Dir(name); dir != "." {
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: 0o755}); err != nil {
-				return nil, err
-			}
-		}
-		body := files[name]
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(body))}); err != nil {
-			return nil, err
-		}
-		if _, err := io.WriteString(tw, body); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 func removeFixtureImages() error {
 	for _, img := range fixture.images {
-		if _, err := docker(nil, "image", "inspect", img); err != nil {
+		if _, ok := eng.Inspect(img); !ok {
 			continue
 		}
 		if _, err := docker(nil, "rmi", "-f", img); err != nil {
@@ -96,6 +57,7 @@ func removeFixtureImages() error {
 // cleanEngine makes sure no fixture image is loaded before a test.
 func cleanEngine(t *testing.T) {
 	t.Helper()
+	useEngine(t)
 	if err := removeFixtureImages(); err != nil {
 		t.Fatal(err)
 	}
@@ -108,11 +70,8 @@ func cleanEngine(t *testing.T) {
 
 // imageID returns the loaded image's ID, or "" when docker does not find it.
 func imageID(img string) string {
-	out, err := docker(nil, "image", "inspect", "--format", "{{.Id}}", img)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(out))
+	id, _ := eng.Inspect(img)
+	return id
 }
 
 // assertNothingLoaded checks, for a second so that a late commit would show,

@@ -82,8 +82,9 @@ type Config struct {
 type Status struct {
 	State State   `json:"state"`
 	Error *string `json:"error"`
-	// Step names the step that failed when State is error.
-	Step string `json:"step,omitempty"`
+	// Step names the step that failed when State is error, else "". It is
+	// always present, so that every status has the same fields.
+	Step string `json:"step"`
 	// BytesDone and BytesTotal are the archive bytes decrypted so far and
 	// the archive's size.
 	BytesDone  int64 `json:"bytes_decrypted"`

@@ -424,7 +424,7 @@ func TestStatusJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"state":"idle","error":null,"bytes_decrypted":0,"bytes_total":0}`; string(b) != want {
+	if want := `{"state":"idle","error":null,"step":"","bytes_decrypted":0,"bytes_total":0}`; string(b) != want {
 		t.Errorf("idle JSON %s, want %s", b, want)
 	}
 	msg := "authenticating: log in to the Resource API: unauthorized"
