@@ -29,6 +29,9 @@ type Options struct {
 	Logger *slog.Logger
 	// FetchTimeout bounds one chunk's fetch from the origin; default 30s.
 	FetchTimeout time.Duration
+	// MaxBytes bounds the chunk bytes on disk; 0 is no bound. Least
+	// recently used entries not in use are evicted to make room (evict.go).
+	MaxBytes int64
 }
 
 // Defaults and bounds.
@@ -59,6 +62,9 @@ type Cache struct {
 
 	mu    sync.Mutex
 	slots map[string]*slot
+	usage map[string]*usage // by folder/name
+	total int64             // chunk bytes on disk
+	grace time.Duration     // evictGrace; tests shorten it
 
 	diskBytes, originBytes atomic.Int64
 }
@@ -88,8 +94,9 @@ func Open(dir string, opt Options) (*Cache, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	c := &Cache{dir: dir, opt: opt, log: opt.Logger, slots: map[string]*slot{}}
+	c := &Cache{dir: dir, opt: opt, log: opt.Logger, slots: map[string]*slot{}, usage: map[string]*usage{}, grace: evictGrace}
 	c.removeStaleTemps()
+	c.scanUsage()
 	return c, nil
 }
 
@@ -165,6 +172,7 @@ func (c *Cache) Remove(folder, name string) error {
 			errs = append(errs, err)
 		}
 	}
+	c.setBytes(folder+"/"+name, 0)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cache: remove %s/%s: %w", folder, name, err)
 	}

@@ -19,6 +19,8 @@ type entry struct {
 	c            *Cache
 	slot         *slot
 	folder, name string
+	key          string // folder/name
+	gen          uint64 // of the files, for the size bound
 	data, metaP  string
 	v            Version
 	small        []byte
@@ -40,7 +42,7 @@ type entry struct {
 // only makes the entry serve from the origin.
 func (c *Cache) load(s *slot, folder, name string, v Version, small []byte) *entry {
 	e := &entry{
-		c: c, slot: s, folder: folder, name: name,
+		c: c, slot: s, folder: folder, name: name, key: folder + "/" + name,
 		data: c.dataPath(folder, name), metaP: c.metaPath(folder, name),
 		v: v, small: append([]byte(nil), small...), chunk: c.opt.ChunkSize,
 		crcs: map[int64]uint32{}, lastUsed: time.Now(),
@@ -53,6 +55,7 @@ func (c *Cache) load(s *slot, folder, name string, v Version, small []byte) *ent
 	if err == nil && sc.Version == v && sc.ChunkSize == e.chunk {
 		e.crcs = sc.Chunks
 		e.disk = true
+		e.gen = c.setBytes(e.key, sc.bytes())
 		if err := e.writeSidecarLocked(); err != nil { // records the use
 			e.diskError("write sidecar", err)
 		}
@@ -61,6 +64,7 @@ func (c *Cache) load(s *slot, folder, name string, v Version, small []byte) *ent
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		c.log.Warn("cache: unreadable sidecar, starting the entry afresh", "folder", folder, "name", name, "err", err)
 	}
+	e.gen = c.setBytes(e.key, 0)
 	if err := e.reset(); err != nil {
 		e.diskError("start entry", err)
 		return e
@@ -179,20 +183,26 @@ func (e *entry) present(i int64) (uint32, bool) {
 // forget drops chunk i's record if it is still crc.
 func (e *entry) forget(i int64, crc uint32) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if got, ok := e.crcs[i]; ok && got == crc {
+	got, ok := e.crcs[i]
+	ok = ok && got == crc
+	if ok {
 		delete(e.crcs, i)
 		e.dirty++
+	}
+	e.mu.Unlock()
+	if ok {
+		e.c.addBytes(e.key, e.gen, -e.chunkLen(i))
 	}
 }
 
 // record notes chunk i as on disk with crc, and writes the sidecar when
-// enough chunks went unrecorded, or schedules it.
-func (e *entry) record(i int64, crc uint32) {
+// enough chunks went unrecorded, or schedules it. It reports false when
+// the entry gave up its files meanwhile.
+func (e *entry) record(i int64, crc uint32) bool {
 	e.mu.Lock()
 	if !e.disk {
 		e.mu.Unlock()
-		return
+		return false
 	}
 	e.crcs[i] = crc
 	e.dirty++
@@ -204,6 +214,7 @@ func (e *entry) record(i int64, crc uint32) {
 	if now {
 		e.flush()
 	}
+	return true
 }
 
 // diskError logs a disk failure once per entry; reads go on from the origin.

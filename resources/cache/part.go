@@ -88,6 +88,8 @@ func (p *Part) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 	if off >= e.v.BigLen {
 		return 0, io.EOF
 	}
+	e.c.begin(e.key)
+	defer e.c.end(e.key)
 	end := min(off+int64(len(b)), e.v.BigLen)
 	n := 0
 	last, ahead := (end-1)/e.chunk, off/e.chunk+1
@@ -231,10 +233,15 @@ func (p *Part) fetch(ctx context.Context, i int64) ([]byte, error) {
 	return buf, nil
 }
 
-// store writes chunk i to the data file and records its CRC. A disk error
-// is logged and leaves the chunk unrecorded: the read is served anyway.
+// store writes chunk i to the data file and records its CRC. A disk error,
+// or no room under the size bound, leaves the chunk unrecorded: the read is
+// served anyway.
 func (e *entry) store(i int64, buf []byte) {
 	if !e.onDisk() {
+		return
+	}
+	n := int64(len(buf))
+	if !e.c.reserve(e.key, e.gen, n) {
 		return
 	}
 	// O_WRONLY without O_CREATE: a file removed meanwhile is not brought back.
@@ -246,8 +253,11 @@ func (e *entry) store(i int64, buf []byte) {
 		}
 	}
 	if err != nil {
+		e.c.addBytes(e.key, e.gen, -n)
 		e.diskError("write chunk", err)
 		return
 	}
-	e.record(i, crc32.Checksum(buf, castagnoli))
+	if !e.record(i, crc32.Checksum(buf, castagnoli)) {
+		e.c.addBytes(e.key, e.gen, -n)
+	}
 }

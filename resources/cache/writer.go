@@ -87,6 +87,7 @@ func (w *Writer) Commit(v Version, small []byte) error {
 		w.Abort()
 		return fmt.Errorf("cache: commit %s/%s: %w", w.folder, w.name, err)
 	}
+	w.c.fit(w.folder + "/" + w.name) // once the slot's lock is released
 	return nil
 }
 
@@ -98,6 +99,8 @@ func (w *Writer) commit(v Version, small []byte) error {
 		return fmt.Errorf("version says %d bytes, %d written", v.BigLen, w.n)
 	case HashSmall(small) != v.SmallHash:
 		return errors.New("small part does not match the version's hash")
+	case w.c.opt.MaxBytes > 0 && w.n > w.c.opt.MaxBytes:
+		return fmt.Errorf("%d bytes do not fit in cache_max_bytes %d", w.n, w.c.opt.MaxBytes)
 	}
 	if w.n%w.c.opt.ChunkSize != 0 {
 		w.crcs[w.n/w.c.opt.ChunkSize] = w.crc
@@ -121,6 +124,8 @@ func (w *Writer) commit(v Version, small []byte) error {
 	if err := os.Remove(meta); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	key := w.folder + "/" + w.name
+	c.setBytes(key, 0)
 	if err := os.Rename(w.f.Name(), c.dataPath(w.folder, w.name)); err != nil {
 		return err
 	}
@@ -133,6 +138,7 @@ func (w *Writer) commit(v Version, small []byte) error {
 		os.Remove(c.dataPath(w.folder, w.name))
 		return err
 	}
+	c.setBytes(key, w.n)
 	return nil
 }
 
