@@ -32,13 +32,15 @@ func (s *Store) Upload(ctx context.Context, folder, name string, r io.Reader) (i
 		return 0, err
 	}
 	head := make([]byte, headLen+1)
-	got, err := io.ReadFull(enc, head)
+	// readFull, not io.ReadFull: a body that breaks off (io.ErrUnexpectedEOF
+	// from r) must not pass for the end of a short resource.
+	got, err := readFull(enc, head)
 	var n int
 	switch {
 	case err == nil:
 		// More than headLen bytes of ciphertext: the small part is full size.
 		n = MaxSmallLen
-	case errors.Is(err, io.ErrUnexpectedEOF):
+	case err == io.EOF:
 		// The whole ciphertext fits in head.
 		head = head[:got]
 		n = int(SmallLen(int64(got)))
