@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -40,6 +41,13 @@ type Config struct {
 	Unlock         Unlocker // nil: /unlock answers 501
 	MaxUploadBytes int64    // 0: DefaultMaxUploadBytes
 	Logger         *slog.Logger
+	// Listen is the listen address; Hosts are more names the Host header
+	// may carry besides localhost (guard.go).
+	Listen string
+	Hosts  []string
+	// Token, when set, is the bearer token every endpoint but /health
+	// wants (control_token).
+	Token string
 }
 
 type handler struct {
@@ -47,11 +55,18 @@ type handler struct {
 	unlock    Unlocker
 	maxUpload int64
 	log       *slog.Logger
+
+	token    string   // guard.go
+	hosts    []string // Host names allowed besides localhost
+	listenIP net.IP   // the listen address, when an IP
+	anyIP    bool     // listening on every interface: any IP literal Host
 }
 
 // NewHandler builds the chi router of the control API.
 func NewHandler(cfg Config) http.Handler {
 	h := &handler{store: cfg.Store, unlock: cfg.Unlock, maxUpload: cfg.MaxUploadBytes, log: cfg.Logger}
+	h.token, h.hosts = cfg.Token, append([]string(nil), cfg.Hosts...)
+	h.setListen(cfg.Listen)
 	if h.maxUpload <= 0 {
 		h.maxUpload = DefaultMaxUploadBytes
 	}
@@ -59,7 +74,7 @@ func NewHandler(cfg Config) http.Handler {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, h.logRequests, h.recoverer)
+	r.Use(middleware.RequestID, h.logRequests, h.recoverer, h.guard)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { writeError(w, http.StatusNotFound, "no such endpoint") })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed")

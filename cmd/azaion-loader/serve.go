@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"time"
@@ -96,7 +95,7 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 	if hardware == "" {
 		hardware = resources.Hardware()
 	}
-	c, err := cache.Open(cfg.CacheDir, cache.Options{Logger: log, FetchTimeout: time.Duration(cfg.ReadTimeout)})
+	c, err := cache.Open(cfg.CacheDir, cache.Options{Logger: log, FetchTimeout: time.Duration(cfg.ReadTimeout), MaxBytes: cfg.CacheMaxBytes})
 	if err != nil {
 		return nil, fmt.Errorf("cache_dir: %w", err)
 	}
@@ -124,8 +123,9 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 		},
 		Logger: log,
 	})
-	h := control.NewHandler(control.Config{Store: store, Unlock: task, MaxUploadBytes: cfg.MaxUploadBytes, Logger: log})
-	ln, err := net.Listen("tcp", cfg.Listen)
+	h := control.NewHandler(control.Config{Store: store, Unlock: task, MaxUploadBytes: cfg.MaxUploadBytes, Logger: log,
+		Listen: cfg.Listen, Token: cfg.ControlToken})
+	ln, err := control.Listen(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
