@@ -39,6 +39,8 @@ type Config struct {
 	ReadTimeout    Duration `yaml:"read_timeout"`     // AZAION_READ_TIMEOUT: bound on one mount read or CDN range
 	APITimeout     Duration `yaml:"api_timeout"`      // AZAION_API_TIMEOUT: bound on one Resource API call
 	MaxUploadBytes int64    `yaml:"max_upload_bytes"` // AZAION_MAX_UPLOAD_BYTES
+	CacheMaxBytes  int64    `yaml:"cache_max_bytes"`  // AZAION_CACHE_MAX_BYTES: bound on the cache's chunks on disk; 0: none
+	ControlToken   string   `yaml:"control_token"`    // AZAION_CONTROL_TOKEN: bearer token the control API wants; empty: none
 	LogLevel       string   `yaml:"log_level"`        // AZAION_LOG_LEVEL: debug, info, warn, error
 	LogFormat      string   `yaml:"log_format"`       // AZAION_LOG_FORMAT: text or json
 
@@ -133,6 +135,7 @@ func applyEnv(cfg *Config, env func(string) string) error {
 	str("AZAION_IMAGES_PATH", &cfg.Unlock.ImagesPath)
 	list("AZAION_IMAGES", &cfg.Unlock.Images)
 	str("AZAION_DOCKER", &cfg.Unlock.Docker)
+	str("AZAION_CONTROL_TOKEN", &cfg.ControlToken)
 	for _, e := range []struct {
 		name string
 		set  func(string) error
@@ -143,6 +146,7 @@ func applyEnv(cfg *Config, env func(string) string) error {
 		{"AZAION_READ_TIMEOUT", func(v string) error { return parseDuration(v, &cfg.ReadTimeout) }},
 		{"AZAION_API_TIMEOUT", func(v string) error { return parseDuration(v, &cfg.APITimeout) }},
 		{"AZAION_MAX_UPLOAD_BYTES", func(v string) (err error) { cfg.MaxUploadBytes, err = strconv.ParseInt(v, 10, 64); return }},
+		{"AZAION_CACHE_MAX_BYTES", func(v string) (err error) { cfg.CacheMaxBytes, err = strconv.ParseInt(v, 10, 64); return }},
 	} {
 		if v := env(e.name); v != "" {
 			if err := e.set(v); err != nil {
@@ -255,6 +259,8 @@ func (c *Config) resolve() error {
 		return errors.New("config: api_timeout (AZAION_API_TIMEOUT) must be positive")
 	case c.MaxUploadBytes < 0:
 		return errors.New("config: max_upload_bytes (AZAION_MAX_UPLOAD_BYTES) must not be negative")
+	case c.CacheMaxBytes < 0:
+		return errors.New("config: cache_max_bytes (AZAION_CACHE_MAX_BYTES) must not be negative")
 	case c.LogFormat != "" && c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("config: log_format %q: use text or json", c.LogFormat)
 	}
