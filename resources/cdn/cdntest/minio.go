@@ -81,13 +81,17 @@ var shared struct {
 // by the first Shared call and stopped after the last test:
 //
 //	func TestMain(m *testing.M) { cdntest.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain with more to do after the tests: it returns
+// the exit code instead of exiting.
+func Run(m *testing.M) int {
 	shared.inMain = true
 	code := m.Run()
 	if shared.m != nil {
 		shared.m.Stop()
 	}
-	os.Exit(code)
+	return code
 }
 
 // Shared returns the package's MinIO server under Main (each test should use
