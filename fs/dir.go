@@ -43,7 +43,16 @@ func (d *dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fus
 	}
 	res, err := d.root.open(ctx, d.folder, name)
 	if err != nil {
-		return nil, d.root.errno("look up", d.folder, name, err)
+		e := d.root.errno("look up", d.folder, name, err)
+		if ch := d.GetChild(name); ch != nil && e == syscall.EIO {
+			if f, ok := ch.Operations().(*file); ok {
+				// The store cannot be reached: stat keeps answering with
+				// the version last seen; the next open revalidates again.
+				f.attr(&out.Attr)
+				return ch, 0
+			}
+		}
+		return nil, e
 	}
 	d.root.opened()
 	if ch := d.GetChild(name); ch != nil {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/azaion/loader/resources/api"
 	"github.com/azaion/loader/resources/cache"
@@ -196,7 +197,9 @@ func (s *Store) Folders(ctx context.Context) ([]string, error) {
 		}
 	}
 	if sess, err := s.current(); err == nil {
-		remote, err := sess.cdn.Folders(ctx)
+		lctx, cancel := listContext(ctx)
+		remote, err := sess.cdn.Folders(lctx)
+		cancel()
 		if err != nil {
 			s.log.Warn("list CDN folders", "err", err)
 		}
@@ -219,7 +222,9 @@ func (s *Store) List(ctx context.Context, folder string) ([]string, error) {
 		}
 	}
 	if sess, err := s.current(); err == nil {
-		remote, err := sess.cdn.List(ctx, folder)
+		lctx, cancel := listContext(ctx)
+		remote, err := sess.cdn.List(lctx, folder)
+		cancel()
 		if err != nil && !errors.Is(err, cdn.ErrNotFound) {
 			s.log.Warn("list CDN folder", "folder", folder, "err", err)
 		}
@@ -233,6 +238,16 @@ func (s *Store) List(ctx context.Context, folder string) ([]string, error) {
 		}
 	}
 	return sorted(set), nil
+}
+
+// listContext gives a CDN listing at most half the time ctx has left, so
+// that with the CDN stalled the names the cache knows still come back in
+// time (ls of the mount keeps answering).
+func listContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok {
+		return context.WithTimeout(ctx, time.Until(dl)/2)
+	}
+	return context.WithCancel(ctx)
 }
 
 func sorted(set map[string]bool) []string {
