@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/azaion/loader/control/unlock"
 	"github.com/azaion/loader/resources"
@@ -48,6 +49,9 @@ type Config struct {
 	// Token, when set, is the bearer token every endpoint but /health
 	// wants (control_token).
 	Token string
+	// Registry is served on GET /metrics, with the control API's own
+	// metrics added to it; nil: a registry of those alone.
+	Registry *prometheus.Registry
 }
 
 type handler struct {
@@ -73,8 +77,12 @@ func NewHandler(cfg Config) http.Handler {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, h.logRequests, h.recoverer, h.guard)
+	r.Use(middleware.RequestID, h.logRequests, newHTTPMetrics(reg).count, h.recoverer, h.guard)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { writeError(w, http.StatusNotFound, "no such endpoint") })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
@@ -86,6 +94,8 @@ func NewHandler(cfg Config) http.Handler {
 	r.Post("/upload/{filename}", h.upload)
 	r.Post("/unlock", h.startUnlock)
 	r.Get("/unlock/status", h.unlockStatus)
+	r.Method(http.MethodGet, "/metrics", metricsHandler(reg))
+	r.Get("/openapi.json", serveOpenAPI)
 	return r
 }
 

@@ -140,6 +140,7 @@ func (f *file) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 	if time.Since(last.at) < retryWindow && off < last.end && last.off < off+int64(len(dest)) {
 		return nil, syscall.EIO
 	}
+	start := time.Now()
 	bp, err := call(ctx, f.root, func(ctx context.Context) (*[]byte, error) {
 		bp := readBufs.Get().(*[]byte)
 		if cap(*bp) < len(dest) {
@@ -158,9 +159,15 @@ func (f *file) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 			f.timedOut = span{time.Now(), off, off + int64(len(dest))}
 			f.mu.Unlock()
 		}
+		if on := f.root.opt.OnRead; on != nil {
+			on(0, time.Since(start), err)
+		}
 		return nil, f.root.errno("read", f.folder, f.name, err)
 	}
 	n := copy(dest, *bp)
+	if on := f.root.opt.OnRead; on != nil {
+		on(n, time.Since(start), nil)
+	}
 	readBufs.Put(bp)
 	f.mu.Lock()
 	if h.res.Version != f.cached {

@@ -43,6 +43,10 @@ type Options struct {
 	// how long a lookup's revalidation also serves the open that follows it.
 	// Default 1 s.
 	EntryTimeout time.Duration
+	// OnRead, when set, is told of every read: the bytes it returned, how
+	// long it took and its error (nil, or what was mapped to an errno).
+	// The loader's metrics count with it.
+	OnRead func(n int, d time.Duration, err error)
 }
 
 func (o Options) withDefaults() Options {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/azaion/loader/control"
@@ -42,12 +43,28 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Ready once the mount is live, the control API listens and the login
+	// at start has had its first try, so that a unit ordered after this one
+	// (or a script after mount) finds the files readable.
+	select {
+	case <-l.loginTried:
+	case <-time.After(2*time.Duration(cfg.APITimeout) + 5*time.Second):
+		log.Warn("login at start still running; reporting ready")
+	case <-ctx.Done():
+	}
+	notifyReady(log)
+	wctx, stopWatchdog := context.WithCancel(ctx)
+	defer stopWatchdog()
+	go watchdog(wctx, log, l.addr)
 	select {
 	case <-ctx.Done():
 		log.Info("stopping", "signal", context.Cause(ctx))
 	case err = <-l.served:
 		log.Error("control API stopped", "err", err)
+	case <-l.unmounted:
+		log.Info("stopping: the mount was unmounted")
 	}
+	notifyStopping(log)
 	l.Close()
 	return err
 }
@@ -86,6 +103,12 @@ type loader struct {
 	mount  *fs.Server
 	served chan error
 	cancel context.CancelFunc
+	// loginTried is closed once the login at start has had its first try
+	// (at once without configured credentials).
+	loginTried chan struct{}
+	// unmounted is closed when the mount goes away without Close (umount).
+	unmounted chan struct{}
+	metrics   *metrics
 }
 
 // startLoader wires the parts and starts them: the control API listens and
@@ -99,7 +122,9 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache_dir: %w", err)
 	}
-	apiOpts := api.Options{Timeout: time.Duration(cfg.APITimeout), Logger: log}
+	m := newMetrics(c)
+	apiOpts := api.Options{Timeout: time.Duration(cfg.APITimeout), Logger: log,
+		HTTPClient: &http.Client{Transport: m.apiTransport(http.DefaultTransport.(*http.Transport).Clone())}}
 	client, err := api.New(cfg.APIURL, apiOpts)
 	if err != nil {
 		return nil, fmt.Errorf("api_url: %w", err)
@@ -123,13 +148,15 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 		},
 		Logger: log,
 	})
-	h := control.NewHandler(control.Config{Store: store, Unlock: task, MaxUploadBytes: cfg.MaxUploadBytes, Logger: log,
+	m.reg.MustRegister(&unlockCollector{t: task})
+	h := control.NewHandler(control.Config{Store: countLogins(store, m), Unlock: task, MaxUploadBytes: cfg.MaxUploadBytes, Logger: log, Registry: m.reg,
 		Listen: cfg.Listen, Token: cfg.ControlToken})
 	ln, err := control.Listen(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	l := &loader{log: log, store: store, task: task, srv: control.NewServer(cfg.Listen, h), addr: ln.Addr().String(), served: make(chan error, 1)}
+	l := &loader{log: log, store: store, task: task, srv: control.NewServer(cfg.Listen, h), addr: ln.Addr().String(),
+		served: make(chan error, 1), loginTried: make(chan struct{}), unmounted: make(chan struct{}), metrics: m}
 	if cfg.Mount != "" {
 		uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
 		if cfg.UID != nil {
@@ -140,7 +167,7 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 		}
 		l.mount, err = fs.Mount(cfg.Mount, store, fs.Options{
 			UID: uid, GID: gid, AllowOther: cfg.AllowOther, Logger: log,
-			ReadTimeout: time.Duration(cfg.ReadTimeout),
+			ReadTimeout: time.Duration(cfg.ReadTimeout), OnRead: m.mountRead,
 		})
 		if err != nil {
 			ln.Close()
@@ -148,6 +175,12 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 		}
 		store.Watch(l.mount.Invalidate)
 		log.Info("mounted", "dir", cfg.Mount)
+		go func() {
+			// Wait returns when the kernel ends the mount: an umount
+			// from outside ends the loader, as FUSE daemons do.
+			l.mount.Wait()
+			close(l.unmounted)
+		}()
 	}
 	go func() { l.served <- l.srv.Serve(ln) }()
 	log.Info("control API listening", "addr", l.addr, "cache_dir", c.Dir())
@@ -155,8 +188,11 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 	l.cancel = cancel
 	if cfg.Email != "" {
 		go l.loginAtStart(ctx, cfg.Email, cfg.Password)
-	} else if cfg.Mount != "" {
-		log.Info("not logged in: files under the mount open after POST /login, or set email and password in the config")
+	} else {
+		close(l.loginTried)
+		if cfg.Mount != "" {
+			log.Info("not logged in: files under the mount open after POST /login, or set email and password in the config")
+		}
 	}
 	return l, nil
 }
@@ -165,8 +201,12 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 // Resource API cannot be reached, and giving up on refused credentials.
 func (l *loader) loginAtStart(ctx context.Context, email, password string) {
 	wait := 2 * time.Second
+	tried := sync.OnceFunc(func() { close(l.loginTried) })
+	defer tried()
 	for {
 		err := l.store.Login(ctx, email, password)
+		l.metrics.login(err)
+		tried()
 		if err == nil {
 			return
 		}
@@ -193,8 +233,12 @@ func (l *loader) Close() {
 		l.srv.Close()
 	}
 	if l.mount != nil {
-		if err := l.mount.Unmount(); err != nil {
-			l.log.Error("unmount", "err", err)
+		select {
+		case <-l.unmounted: // gone already
+		default:
+			if err := l.mount.Unmount(); err != nil {
+				l.log.Error("unmount", "err", err)
+			}
 		}
 		l.mount.Wait()
 	}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
+)
+
+// readyFDEnv names the descriptor on which a loader started by the FUSE
+// helper form (helper.go) reports that its mount is live: it writes
+// "ready\n" and closes it. The variable is removed once used, so that no
+// child process inherits it.
+const readyFDEnv = "AZAION_READY_FD"
+
+// notifyReady tells whoever waits for the loader that it serves: systemd
+// (Type=notify: READY=1, a no-op without $NOTIFY_SOCKET) and the helper
+// form's parent.
+func notifyReady(log *slog.Logger) {
+	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
+		log.Warn("systemd: notify READY=1", "err", err)
+	}
+	if v := os.Getenv(readyFDEnv); v != "" {
+		os.Unsetenv(readyFDEnv)
+		fd, err := strconv.Atoi(v)
+		if err != nil || fd < 3 {
+			log.Warn("ignoring malformed "+readyFDEnv, "value", v)
+			return
+		}
+		// stderr is a pipe to the helper, which exits once told: move it
+		// first, or a later log line would meet a closed pipe (SIGPIPE).
+		detachStderr(log)
+		f := os.NewFile(uintptr(fd), "ready")
+		if _, err := f.Write([]byte("ready\n")); err != nil {
+			log.Warn("report readiness to the mount helper", "err", err)
+		}
+		f.Close()
+	}
+}
+
+// notifyStopping tells systemd that the loader is shutting down.
+func notifyStopping(log *slog.Logger) {
+	if _, err := daemon.SdNotify(false, daemon.SdNotifyStopping); err != nil {
+		log.Warn("systemd: notify STOPPING=1", "err", err)
+	}
+}
+
+// watchdog pings systemd's watchdog (WatchdogSec=) at half its interval
+// while the control API answers GET /health, so a hung loader is restarted.
+// It returns at once when no watchdog is set, and when ctx ends.
+func watchdog(ctx context.Context, log *slog.Logger, addr string) {
+	interval, err := daemon.SdWatchdogEnabled(false)
+	if err != nil {
+		log.Warn("systemd: watchdog settings", "err", err)
+	}
+	if interval <= 0 {
+		return
+	}
+	log.Info("systemd watchdog enabled", "interval", interval)
+	period := interval / 2
+	client := &http.Client{Timeout: period}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		if healthy(ctx, client, addr) {
+			daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+		} else {
+			log.Warn("control API does not answer /health; not pinging the watchdog")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func healthy(ctx context.Context, client *http.Client, addr string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/health", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// helperLogEnv names the file a loader started by the FUSE helper form logs
+// to once it is ready (mount option log=FILE).
+const helperLogEnv = "AZAION_HELPER_LOG"
+
+// detachStderr points the daemonized loader's stderr, which was a pipe to
+// the helper that started it and is about to close, at its log: the file
+// named by $AZAION_HELPER_LOG, else the journal, else /dev/null.
+func detachStderr(log *slog.Logger) {
+	target, err := helperLogTarget()
+	if err != nil {
+		log.Warn("helper: log target; logging to /dev/null", "err", err)
+		if target, err = os.OpenFile(os.DevNull, os.O_WRONLY, 0); err != nil {
+			return
+		}
+	}
+	defer target.Close()
+	if err := unix.Dup2(int(target.Fd()), 2); err != nil {
+		log.Warn("helper: redirect stderr", "err", err)
+	}
+}
+
+func helperLogTarget() (*os.File, error) {
+	if path := os.Getenv(helperLogEnv); path != "" {
+		return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	}
+	// journald's stream socket, as systemd-cat uses it: a header, then
+	// lines.
+	conn, err := net.DialTimeout("unix", "/run/systemd/journal/stdout", time.Second)
+	if err != nil {
+		return os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "azaion-loader\n\n6\n0\n0\n0\n0\n"); err != nil {
+		return nil, err
+	}
+	return conn.(*net.UnixConn).File()
+}

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// run runs the built binary with env and args (bounded), stdin from stdin.
+func runOps(t *testing.T, bin string, env []string, stdin []byte, args ...string) (int, []byte, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
+	cmd.Stdin = bytes.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Run()
+	return cmd.ProcessState.ExitCode(), out.Bytes(), errb.String()
+}
+
+func sumHex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// testClients drives a running loader with the client subcommands, piped
+// (no terminal: no progress lines, no prompts), and checks their bytes and
+// exit codes.
+func testClients(t *testing.T, bin string) {
+	b := newOpsBed(t, 2<<20+777)
+	startServe(t, bin, b, []string{"AZAION_IMAGES_PATH=" + filepath.Join(b.dir, "no-archive.enc"),
+		"AZAION_IMAGES=azaion/none:0", "AZAION_DOCKER=/bin/false"})
+	env := append(b.env(), "AZAION_LISTEN="+b.listen)
+	dir := t.TempDir()
+	expect := func(wantCode int, stdin []byte, args ...string) ([]byte, string) {
+		t.Helper()
+		code, out, errs := runOps(t, bin, env, stdin, args...)
+		if code != wantCode {
+			t.Fatalf("azaion-loader %q: exit %d, want %d\nstdout: %.300s\nstderr: %s", args, code, wantCode, out, errs)
+		}
+		return out, errs
+	}
+
+	// Every subcommand's --help says what it does, with an example.
+	for _, sub := range []string{"login", "load", "upload", "unlock", "status", "serve", "seal", "demo"} {
+		_, errs := expect(0, nil, sub, "--help")
+		if !strings.Contains(errs, "Usage: azaion-loader "+sub) || !strings.Contains(errs, "Example:") {
+			t.Errorf("%s --help:\n%s", sub, errs)
+		}
+	}
+	if out, _ := expect(0, nil, "help", "mount"); !strings.Contains(string(out), "mount -t fuse.azaion-loader") {
+		t.Errorf("help mount:\n%s", out)
+	}
+
+	out, _ := expect(0, nil, "status", "--json")
+	var st struct {
+		Authenticated bool
+		Unlock        struct{ State string }
+	}
+	if err := json.Unmarshal(out, &st); err != nil || !st.Authenticated || st.Unlock.State != "idle" {
+		t.Fatalf("status --json: %s (%v)", out, err)
+	}
+
+	// load to a file and to a pipe: the exact bytes, nothing on stderr.
+	file := filepath.Join(dir, "model.onnx")
+	if _, errs := expect(0, nil, "load", b.folder+"/"+b.name, "-o", file); errs != "" {
+		t.Errorf("load -o printed to a pipe's stderr: %q", errs)
+	}
+	if got, _ := os.ReadFile(file); sumHex(got) != b.sum {
+		t.Fatalf("load -o: %d bytes, sha256 %s; want %s", len(got), sumHex(got), b.sum)
+	}
+	if out, _ := expect(0, nil, "load", b.folder+"/"+b.name); sumHex(out) != b.sum {
+		t.Fatalf("load to stdout: %d bytes, wrong sha256", len(out))
+	}
+	// A missing resource: exit 4, and no file is left.
+	expect(exitNotFound, nil, "load", b.folder+"/missing.onnx", "-o", filepath.Join(dir, "missing"))
+	if _, err := os.Stat(filepath.Join(dir, "missing")); !os.IsNotExist(err) {
+		t.Errorf("a failed load left its output: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*tmp*")); len(left) > 0 {
+		t.Errorf("temp files left: %v", left)
+	}
+
+	// upload, then load it back.
+	up := make([]byte, 1<<20+3)
+	rand.Read(up)
+	upFile := filepath.Join(dir, "upload.bin")
+	os.WriteFile(upFile, up, 0o600)
+	if out, _ := expect(0, nil, "upload", upFile, "--folder", b.folder, "--name", "uploaded.bin"); !strings.Contains(string(out), "uploaded "+b.folder+"/uploaded.bin") {
+		t.Errorf("upload said %q", out)
+	}
+	if out, _ := expect(0, nil, "load", b.folder+"/uploaded.bin"); !bytes.Equal(out, up) {
+		t.Fatalf("the uploaded file loads back as %d other bytes", len(out))
+	}
+
+	// login: from the environment; a wrong password is exit 3.
+	expect(0, nil, "login", "--email", b.bed.Email, "--password-file", filepath.Join(b.credDir, "password"))
+	os.WriteFile(filepath.Join(dir, "wrong"), []byte("wrong-password\n"), 0o600)
+	expect(exitUnauthorized, nil, "login", "--email", b.bed.Email, "--password-file", filepath.Join(dir, "wrong"))
+	// Without a terminal there is no prompt: a missing password is usage.
+	expect(exitUsage, nil, "login", "--email", b.bed.Email)
+
+	// unlock without an archive: 404, exit 4.
+	os.WriteFile(filepath.Join(dir, "pw"), []byte(b.bed.Password), 0o600)
+	expect(exitNotFound, nil, "unlock", "--email", b.bed.Email, "--password-file", filepath.Join(dir, "pw"))
+
+	// Usage errors, and no loader at --addr.
+	expect(exitUsage, nil, "load")
+	expect(exitUsage, nil, "load", "no-slash")
+	expect(exitUsage, nil, "upload", upFile)
+	expect(exitUnreachable, nil, "status", "--addr", freeAddr(t))
+}
+
+// metricValue finds one sample's value in a Prometheus text exposition.
+func metricValue(t *testing.T, text, sample string) float64 {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(sample) + ` (\S+)$`)
+	m := re.FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("no sample %s in /metrics", sample)
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// testMetrics reads a resource through the mount and /load, and checks that
+// GET /metrics counts what was served and fetched.
+func testMetrics(t *testing.T, bin string) {
+	b := newOpsBed(t, 3<<20+5)
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	os.Mkdir(mnt, 0o755)
+	startServe(t, bin, b, nil, "--mount", mnt)
+	got, err := os.ReadFile(filepath.Join(mnt, b.folder, b.name))
+	if err != nil || sumHex(got) != b.sum {
+		t.Fatalf("read through the mount: %d bytes, %v", len(got), err)
+	}
+	env := append(b.env(), "AZAION_LISTEN="+b.listen)
+	for range 2 {
+		if code, out, errs := runOps(t, bin, env, nil, "load", b.folder+"/"+b.name); code != 0 || sumHex(out) != b.sum {
+			t.Fatalf("load: exit %d, %s", code, errs)
+		}
+	}
+	_, errs := os.ReadFile(filepath.Join(mnt, b.folder, "missing.onnx"))
+	if errs == nil {
+		t.Fatal("a missing resource opened")
+	}
+	code, text := httpGet(t, "http://"+b.listen+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	size := float64(len(b.content))
+	for _, c := range []struct {
+		sample   string
+		min, max float64
+	}{
+		{"azaion_mount_served_bytes_total", size, size},
+		{"azaion_load_served_bytes_total", 2 * size, 2 * size},
+		{`azaion_logins_total{result="success"}`, 1, 1},
+		{`azaion_http_requests_total{code="200",method="POST",route="/load/{filename}"}`, 2, 2},
+		// The big part came from the CDN once, then from the disk cache.
+		{`azaion_cache_read_bytes_total{source="cdn"}`, size * 0.7, size + 1<<20},
+		{`azaion_cache_read_bytes_total{source="disk"}`, size, 1e12},
+		{"azaion_cache_size_bytes", size * 0.7, 2 * size},
+		{"azaion_api_fetched_bytes_total", 1, 1 << 20},
+		{"azaion_mount_read_duration_seconds_count", 1, 1e6},
+		{`azaion_unlock_state{state="idle"}`, 1, 1},
+		{`azaion_unlock_state{state="ready"}`, 0, 0},
+	} {
+		if v := metricValue(t, text, c.sample); v < c.min || v > c.max {
+			t.Errorf("%s = %v, want in [%v, %v]", c.sample, v, c.min, c.max)
+		}
+	}
+	if !strings.Contains(text, "# TYPE azaion_mount_read_duration_seconds histogram") {
+		t.Error("no read latency histogram")
+	}
+}
+
+// testExamples runs examples/: the Python snippet that opens a model from
+// the mount with mmap, the requests client, and the curl walk-through.
+func testExamples(t *testing.T, bin string) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Fatal("python3 is missing")
+	}
+	ex, _ := filepath.Abs("../../examples")
+	// The interpreter itself, not a version manager's slow shim.
+	exe, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		t.Fatalf("python3: %v", err)
+	}
+	python := strings.TrimSpace(string(exe))
+	cache := t.TempDir()
+	for _, f := range []string{"client.py", "open_model.py"} {
+		cmd := exec.Command(python, "-c", fmt.Sprintf("import py_compile,sys; py_compile.compile(%q, cfile=%q, doraise=True)", filepath.Join(ex, f), filepath.Join(cache, f+"c")))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("py_compile %s: %v\n%s", f, err, out)
+		}
+	}
+	b := newOpsBed(t, 5<<20+3)
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	os.Mkdir(mnt, 0o755)
+	startServe(t, bin, b, []string{"AZAION_IMAGES_PATH=" + filepath.Join(b.dir, "no-archive.enc"),
+		"AZAION_IMAGES=azaion/none:0", "AZAION_DOCKER=/bin/false"}, "--mount", mnt)
+	py := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, python, append([]string{"-B"}, args...)...)
+		cmd.Env = append(b.env(), "AZAION_LISTEN="+b.listen, "AZAION_EMAIL="+b.bed.Email, "AZAION_PASSWORD="+b.bed.Password)
+		out, err := cmd.Output()
+		if err != nil {
+			var stderr []byte
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = ee.Stderr
+			}
+			t.Fatalf("python3 %q: %v\n%s\n%s", args, err, out, stderr)
+		}
+		return string(out)
+	}
+	want := fmt.Sprintf("%d %s\n", len(b.content), b.sum)
+	if got := py(filepath.Join(ex, "open_model.py"), filepath.Join(mnt, b.folder, b.name)); got != want {
+		t.Fatalf("open_model.py: %q, want %q", got, want)
+	}
+
+	if exec.Command(python, "-c", "import requests").Run() != nil {
+		t.Log("requests is not installed: examples/client.py only compiled, not run")
+	} else {
+		out := filepath.Join(t.TempDir(), "loaded")
+		py(filepath.Join(ex, "client.py"), "login")
+		if got := py(filepath.Join(ex, "client.py"), "load", b.folder+"/"+b.name, "-o", out); got != fmt.Sprintf("%d bytes\n", len(b.content)) {
+			t.Fatalf("client.py load: %q", got)
+		}
+		if data, _ := os.ReadFile(out); sumHex(data) != b.sum {
+			t.Fatal("client.py load: wrong bytes")
+		}
+		up := filepath.Join(t.TempDir(), "py-upload.bin")
+		os.WriteFile(up, b.content[:100_000], 0o600)
+		py(filepath.Join(ex, "client.py"), "upload", up, "--folder", b.folder)
+		if got := py(filepath.Join(ex, "client.py"), "load", b.folder+"/py-upload.bin", "-o", out); got != "100000 bytes\n" {
+			t.Fatalf("client.py load of its upload: %q", got)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", filepath.Join(ex, "curl.sh"))
+	cmd.Env = append(b.env(), "ADDR="+b.listen, "EMAIL="+b.bed.Email, "PASSWORD="+b.bed.Password, "FOLDER="+b.folder)
+	outb, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("curl.sh: %v\n%s", err, outb)
+	}
+	for _, s := range []string{"== GET /openapi.json", "/health /load/{filename} /login /metrics /openapi.json /status /unlock /unlock/status /upload/{filename}", "\n404 "} {
+		if !strings.Contains(string(outb), s) {
+			t.Errorf("curl.sh output lacks %q:\n%s", s, outb)
+		}
+	}
+}
