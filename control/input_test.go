@@ -53,7 +53,7 @@ func sendRaw(t *testing.T, addr string, q rawRequest) reply {
 		n = q.declared
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: loader\r\nConnection: close\r\n", q.method, q.target)
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", q.method, q.target, addr)
 	if q.ctype != "" {
 		fmt.Fprintf(&b, "Content-Type: %s\r\n", q.ctype)
 	}

@@ -213,9 +213,33 @@ func (l *loader) loadOK(t *testing.T, folder, name string, size int64, sum [32]b
 }
 
 // content is size bytes from a PRNG seeded with seed: the same bytes on
-// every call, never held in memory.
+// every call, never held whole. One MiB comes from ChaCha8; each further
+// MiB is that block rotated by its index, so that no two MiB are alike and
+// a large resource costs little CPU under the race detector.
 func content(seed uint64, size int64) io.Reader {
-	return io.LimitReader(rand.NewChaCha8(seedBytes(seed)), size)
+	block := make([]byte, min(size, 1<<20))
+	rand.NewChaCha8(seedBytes(seed)).Read(block)
+	return io.LimitReader(&rotations{block: block}, size)
+}
+
+type rotations struct {
+	block []byte
+	off   int64
+}
+
+func (r *rotations) Read(p []byte) (int, error) {
+	n := int64(len(r.block))
+	if n == 0 {
+		return 0, io.EOF
+	}
+	i, at := r.off/n, r.off%n
+	rot := (at + i*7919) % n // block i starts at offset i*7919 of the base block
+	m := copy(p[:min(int64(len(p)), n-at)], r.block[rot:])
+	if int64(m) < n-at && m < len(p) {
+		m += copy(p[m:min(int64(len(p)), n-at)], r.block)
+	}
+	r.off += int64(m)
+	return m, nil
 }
 
 func seedBytes(seed uint64) (s [32]byte) {
