@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -46,8 +48,10 @@ echo "unmounted"
 	cmd.Env = b.env("BIN_DIR="+binDir, "CONFIG="+b.config, "MNT="+mnt, "LOG="+log, "FILE="+file, "FOLDER="+b.folder)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// A daemon that outlives a failed test is killed: it runs in the
+	// namespace, named by its unique config path.
+	t.Cleanup(func() { killDaemons(t, b.config) })
 	err := cmd.Run()
-	t.Cleanup(func() { waitGone(t, b.listen, 20*time.Second) })
 	if err != nil {
 		daemonLog, _ := os.ReadFile(log)
 		t.Fatalf("mount script: %v\nstdout:\n%s\nstderr:\n%s\ndaemon log:\n%s", err, stdout.String(), stderr.String(), daemonLog)
@@ -113,4 +117,21 @@ func mounted(t *testing.T, dir string) bool {
 		t.Fatal(err)
 	}
 	return strings.Contains(string(b), " "+dir+" ")
+}
+
+// killDaemons kills the processes whose command line holds arg.
+func killDaemons(t *testing.T, arg string) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(b, []byte(arg)) {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		t.Logf("killing a daemon left running: pid %d", pid)
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
 }
