@@ -168,3 +168,14 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("missing config file: %v", err)
 	}
 }
+
+// TestExampleConfig: examples/loader.yaml, which the README runs, loads.
+func TestExampleConfig(t *testing.T) {
+	cfg, err := loadWith(t, "../../examples/loader.yaml", envOf())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.APIURL != "http://127.0.0.1:8081" || cfg.Listen != "127.0.0.1:8080" || cfg.ResourceKey == "" || cfg.Mount != "" {
+		t.Fatalf("examples/loader.yaml: %+v", cfg)
+	}
+}
