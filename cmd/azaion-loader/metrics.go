@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -165,38 +162,23 @@ var (
 		"Big-part bytes read through the cache, by source: disk (hits) or cdn (misses, fetched from the CDN).",
 		[]string{"source"}, nil)
 	cacheSizeDesc = prometheus.NewDesc("azaion_cache_size_bytes",
-		"Disk space taken by the cache directory (allocated blocks of its sparse files).", nil, nil)
-	cacheFilesDesc = prometheus.NewDesc("azaion_cache_files",
-		"Files in the cache directory (big parts and their sidecars).", nil, nil)
+		"Chunk bytes the cache holds on disk (bounded by cache_max_bytes).", nil, nil)
+	cacheEvictionsDesc = prometheus.NewDesc("azaion_cache_evictions_total",
+		"Cache entries removed to stay within cache_max_bytes.", nil, nil)
 )
 
 func (cc *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- cacheReadDesc
 	ch <- cacheSizeDesc
-	ch <- cacheFilesDesc
+	ch <- cacheEvictionsDesc
 }
 
 func (cc *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	st := cc.c.Stats()
 	ch <- prometheus.MustNewConstMetric(cacheReadDesc, prometheus.CounterValue, float64(st.DiskBytes), "disk")
 	ch <- prometheus.MustNewConstMetric(cacheReadDesc, prometheus.CounterValue, float64(st.OriginBytes), "cdn")
-	var size, files int64
-	filepath.WalkDir(cc.c.Dir(), func(path string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return nil
-		}
-		if info, err := d.Info(); err == nil {
-			files++
-			if st, ok := info.Sys().(*syscall.Stat_t); ok {
-				size += st.Blocks * 512
-			} else {
-				size += info.Size()
-			}
-		}
-		return nil
-	})
-	ch <- prometheus.MustNewConstMetric(cacheSizeDesc, prometheus.GaugeValue, float64(size))
-	ch <- prometheus.MustNewConstMetric(cacheFilesDesc, prometheus.GaugeValue, float64(files))
+	ch <- prometheus.MustNewConstMetric(cacheEvictionsDesc, prometheus.CounterValue, float64(st.Evictions))
+	ch <- prometheus.MustNewConstMetric(cacheSizeDesc, prometheus.GaugeValue, float64(cc.c.Size()))
 }
 
 // unlockCollector reads the unlock task's state and progress.

@@ -66,7 +66,7 @@ type Cache struct {
 	total int64             // chunk bytes on disk
 	grace time.Duration     // evictGrace; tests shorten it
 
-	diskBytes, originBytes atomic.Int64
+	diskBytes, originBytes, evictions atomic.Int64
 }
 
 // slot serializes what changes an entry's files as a whole (a new version,
@@ -104,11 +104,16 @@ func Open(dir string, opt Options) (*Cache, error) {
 func (c *Cache) Dir() string { return c.dir }
 
 // Stats counts chunk bytes read from disk and fetched from origins.
-type Stats struct{ DiskBytes, OriginBytes int64 }
+type Stats struct {
+	DiskBytes, OriginBytes int64
+	// Evictions counts entries removed to keep within MaxBytes (Cache.Stats
+	// only).
+	Evictions int64
+}
 
 // Stats is the total over every Part of the cache.
 func (c *Cache) Stats() Stats {
-	return Stats{DiskBytes: c.diskBytes.Load(), OriginBytes: c.originBytes.Load()}
+	return Stats{DiskBytes: c.diskBytes.Load(), OriginBytes: c.originBytes.Load(), Evictions: c.evictions.Load()}
 }
 
 func (c *Cache) slot(folder, name string) *slot {

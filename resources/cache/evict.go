@@ -144,6 +144,7 @@ func (c *Cache) evict(key string) {
 	c.mu.Lock()
 	u := c.use(key)
 	busy := u.active > 0 || time.Since(u.lastUsed) < c.grace
+	held := u.bytes > 0
 	c.mu.Unlock()
 	if busy {
 		return
@@ -158,6 +159,9 @@ func (c *Cache) evict(key string) {
 		}
 	}
 	c.setBytes(key, 0)
+	if held {
+		c.evictions.Add(1)
+	}
 	c.log.Debug("cache: evicted", "folder", folder, "name", name)
 }
 

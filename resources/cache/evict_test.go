@@ -82,6 +82,9 @@ func TestBoundHolds(t *testing.T) {
 	if _, ok := c.Lookup("models", "b"); ok {
 		t.Fatal("b kept, a evicted: not LRU")
 	}
+	if n := c.Stats().Evictions; n != 1 {
+		t.Fatalf("Stats().Evictions = %d after one eviction", n)
+	}
 	if m, ok := c.Lookup("models", "a"); !ok || m.Present != 4 {
 		t.Fatalf("a: %v %+v", ok, m)
 	}
