@@ -98,7 +98,10 @@ func (m *MinIO) admin(path string, query url.Values, body []byte) error {
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode == http.StatusServiceUnavailable {
+	// A policy or user just added can be missing for a moment on a busy
+	// machine (XMinioAdminNoSuchPolicy): that is "not yet" too.
+	if resp.StatusCode == http.StatusServiceUnavailable ||
+		(resp.StatusCode == http.StatusNotFound && bytes.Contains(msg, []byte("XMinioAdminNoSuch"))) {
 		return fmt.Errorf("admin %s: %w: %s", path, errNotYet, msg)
 	}
 	if resp.StatusCode != http.StatusOK {
