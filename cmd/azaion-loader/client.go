@@ -168,8 +168,7 @@ func credentialsFrom(email, password string, stdin io.Reader, stderr io.Writer) 
 		if !tty {
 			return "", "", usageError{errors.New("no password: set AZAION_PASSWORD, pass --password-file, or run on a terminal to be asked")}
 		}
-		fmt.Fprint(stderr, "Password: ")
-		p, err := readPassword(in)
+		p, err := readPassword(in, stderr, "Password: ")
 		fmt.Fprintln(stderr)
 		if err != nil {
 			return "", "", err
@@ -179,8 +178,9 @@ func credentialsFrom(email, password string, stdin io.Reader, stderr io.Writer) 
 	return email, password, nil
 }
 
-// readPassword reads a line from the terminal f with echo off.
-func readPassword(f *os.File) (string, error) {
+// readPassword shows prompt once echo is off on the terminal f, and reads
+// a line from it.
+func readPassword(f *os.File, stderr io.Writer, prompt string) (string, error) {
 	fd := int(f.Fd())
 	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
 	if err != nil {
@@ -193,6 +193,7 @@ func readPassword(f *os.File) (string, error) {
 		return "", err
 	}
 	defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
+	fmt.Fprint(stderr, prompt)
 	line, err := bufio.NewReader(f).ReadString('\n')
 	if err != nil && line == "" {
 		return "", err

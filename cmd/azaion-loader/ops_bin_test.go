@@ -31,6 +31,7 @@ func TestOps(t *testing.T) {
 	t.Run("MountHelperErrors", func(t *testing.T) { testMountHelperErrors(t, bin) })
 	t.Run("ServeNotifiesSystemd", func(t *testing.T) { testServeNotifiesSystemd(t, bin) })
 	t.Run("Clients", func(t *testing.T) { testClients(t, bin) })
+	t.Run("ClientsOnTerminal", func(t *testing.T) { testClientsOnTerminal(t, bin) })
 	t.Run("Metrics", func(t *testing.T) { testMetrics(t, bin) })
 	t.Run("Examples", func(t *testing.T) { testExamples(t, bin) })
 }
