@@ -26,6 +26,7 @@ type Reader struct {
 	big       BigPart
 	cipherLen int64
 	size      int64
+	ahead     *readAhead // nil: every read goes straight to big
 }
 
 // NewReader checks that small and a big part of bigLen bytes make a valid
@@ -55,6 +56,7 @@ func NewReader(ctx context.Context, key []byte, small []byte, big BigPart, bigLe
 		return nil, err
 	}
 	r.size = n - BlockSize - int64(pad)
+	r.ahead = newReadAhead(r)
 	return r, nil
 }
 
@@ -69,7 +71,9 @@ func NewReaderSize(key []byte, small []byte, big BigPart, bigLen, size int64) (*
 	if n < 2*BlockSize || n%BlockSize != 0 || SmallLen(n) != int64(len(small)) || size > n-BlockSize-1 || size < n-2*BlockSize {
 		return nil, fmt.Errorf("%w: size %d does not fit a ciphertext of %d bytes", ErrDecrypt, size, n)
 	}
-	return &Reader{block: block, small: small, big: big, cipherLen: n, size: size}, nil
+	r := &Reader{block: block, small: small, big: big, cipherLen: n, size: size}
+	r.ahead = newReadAhead(r)
+	return r, nil
 }
 
 // Size is the exact plaintext size.
@@ -81,6 +85,11 @@ func (r *Reader) CipherLen() int64 { return r.cipherLen }
 // readCipher fills p with the ciphertext at off, from the small part and then
 // the big part.
 func (r *Reader) readCipher(ctx context.Context, p []byte, off int64) error {
+	return r.readCipherFrom(ctx, r.big, p, off)
+}
+
+// readCipherFrom is readCipher with big read from src.
+func (r *Reader) readCipherFrom(ctx context.Context, src BigPart, p []byte, off int64) error {
 	if k := int64(len(r.small)); off < k {
 		c := copy(p, r.small[off:])
 		p, off = p[c:], k
@@ -88,7 +97,7 @@ func (r *Reader) readCipher(ctx context.Context, p []byte, off int64) error {
 	if len(p) == 0 {
 		return nil
 	}
-	n, err := r.big.ReadAt(ctx, p, off-int64(len(r.small)))
+	n, err := src.ReadAt(ctx, p, off-int64(len(r.small)))
 	if n == len(p) {
 		return nil
 	}
@@ -104,8 +113,17 @@ const parallelMin = 256 << 10
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20+2*BlockSize); return &b }}
 
 // ReadAt reads plaintext at off. Past the end it returns io.EOF, with every
-// short read.
+// short read. Sequential reads are served from chunks decrypted ahead of
+// them (see readAhead); other reads decrypt just the blocks they cover.
 func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	if r.ahead != nil && off >= 0 && off < r.size && len(p) > 0 {
+		return r.ahead.readAt(ctx, p, off)
+	}
+	return r.readAt(ctx, r.big, p, off)
+}
+
+// readAt reads plaintext at off, the big part's ciphertext from src.
+func (r *Reader) readAt(ctx context.Context, src BigPart, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("read at %d: negative offset", off)
 	}
@@ -122,8 +140,18 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 		*bp = make([]byte, clen)
 	}
 	buf := (*bp)[:clen]
-	if err := r.readCipher(ctx, buf, first*BlockSize); err != nil {
+	if err := r.readCipherFrom(ctx, src, buf, first*BlockSize); err != nil {
 		return 0, err
+	}
+	if off == first*BlockSize && len(p) >= clen-BlockSize {
+		// Block-aligned and p holds every block: decrypt straight into p
+		// (io.ReaderAt lets a read use all of p).
+		r.decryptTo(p[:clen-BlockSize], buf)
+		n := int(end - off)
+		if n < len(p) {
+			return n, io.EOF
+		}
+		return n, nil
 	}
 	r.decrypt(buf)
 	n := copy(p, buf[BlockSize+off-first*BlockSize:][:end-off])
@@ -137,11 +165,15 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 // in place, from buf[BlockSize:]. Large buffers are cut into segments that
 // decrypt on several cores: CBC decryption needs only the previous ciphertext
 // block, which each segment's decrypter copies before any segment starts.
-func (r *Reader) decrypt(buf []byte) {
+func (r *Reader) decrypt(buf []byte) { r.decryptTo(buf[BlockSize:], buf) }
+
+// decryptTo decrypts buf (an IV block and the ciphertext after it) into dst,
+// which is either buf[BlockSize:] itself or does not overlap buf.
+func (r *Reader) decryptTo(dst, buf []byte) {
 	body := len(buf) - BlockSize
 	segs := min(runtime.GOMAXPROCS(0), body/parallelMin)
 	if segs <= 1 {
-		cipher.NewCBCDecrypter(r.block, buf[:BlockSize]).CryptBlocks(buf[BlockSize:], buf[BlockSize:])
+		cipher.NewCBCDecrypter(r.block, buf[:BlockSize]).CryptBlocks(dst, buf[BlockSize:])
 		return
 	}
 	step := (body / segs) &^ (BlockSize - 1)
@@ -157,11 +189,11 @@ func (r *Reader) decrypt(buf []byte) {
 		if s == segs-1 {
 			hi = body
 		}
-		seg := buf[BlockSize+lo : BlockSize+hi]
+		seg, out := buf[BlockSize+lo:BlockSize+hi], dst[lo:hi]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d.CryptBlocks(seg, seg)
+			d.CryptBlocks(out, seg)
 		}()
 	}
 	wg.Wait()
