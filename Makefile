@@ -42,5 +42,27 @@ fuzz:
 fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
+# The benchmark of issue 5 (as root, on an idle machine): MinIO, the
+# reference Resource API and `azaion-loader serve` with its mount on
+# loopback, each figure against its baseline in the same run, written into
+# BENCHMARKS.md. `bench` reads a 1 GiB resource and builds rclone v1.76.0
+# for P8 when missing (a few minutes); `bench-quick` reads 100 MB and runs
+# P8 only when rclone is already there. Not part of `make test`.
+RCLONE ?= $(GOBIN)/rclone
+
+bench: build
+	@test -x "$(MINIO_BIN)" || ./.ci/deps
+	@command -v openssl >/dev/null || apt-get install -y openssl
+	@test -x "$(RCLONE)" || $(GO) install github.com/rclone/rclone@v1.76.0
+	$(GO) build -o bin/azaion-bench ./cmd/azaion-bench
+	bin/azaion-bench --size 1073741824 --runs 5 --minio "$(MINIO_BIN)" --rclone "$(RCLONE)" --command "make bench"
+
+bench-quick: build
+	@test -x "$(MINIO_BIN)" || ./.ci/deps
+	@command -v openssl >/dev/null || apt-get install -y openssl
+	$(GO) build -o bin/azaion-bench ./cmd/azaion-bench
+	bin/azaion-bench --size 104857600 --runs 3 --minio "$(MINIO_BIN)" \
+		$$(test -x "$(RCLONE)" && echo --rclone "$(RCLONE)") --command "make bench-quick"
+
 clean:
 	rm -rf bin

@@ -1,0 +1,90 @@
+// Command azaion-bench runs the loader's benchmark (issue 5) on loopback:
+// MinIO, the reference Resource API and `azaion-loader serve` with its
+// mount, each side of every comparison measured in the same run. It writes
+// the figures into BENCHMARKS.md between the markers of its run section.
+//
+//	azaion-bench --size 1073741824 --runs 5 --out BENCHMARKS.md
+//
+// It needs root (drop_caches, mounts), minio, openssl and dd; rclone for P8.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "zerofs" {
+		if err := runZeroFS(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "azaion-bench zerofs:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var cfg config
+	flag.Int64Var(&cfg.size, "size", 1<<30, "resource size in bytes")
+	flag.IntVar(&cfg.runs, "runs", 5, "runs of each figure")
+	flag.IntVar(&cfg.randN, "random-reads", 2000, "random 4 KiB reads per P5 run")
+	flag.StringVar(&cfg.loader, "loader", "bin/azaion-loader", "the azaion-loader binary")
+	flag.StringVar(&cfg.minio, "minio", os.Getenv("MINIO_BIN"), "the minio binary")
+	flag.StringVar(&cfg.rclone, "rclone", "", "the rclone binary for P8 (none: skip P8)")
+	flag.StringVar(&cfg.out, "out", "BENCHMARKS.md", "the report to update")
+	flag.StringVar(&cfg.perf, "perf", "", "directory for perf profiles of the loader during P1 and P3 (none: no profiles)")
+	flag.StringVar(&cfg.command, "command", "", "the command that reproduces the run, for the report")
+	flag.Parse()
+	if cfg.command == "" {
+		cfg.command = strings.Join(os.Args, " ")
+	}
+	if cfg.minio == "" {
+		cfg.minio, _ = exec.LookPath("minio")
+	}
+	if err := runAndReport(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "azaion-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func runAndReport(cfg config) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("run as root: the benchmark mounts and drops the page cache")
+	}
+	work, err := os.MkdirTemp("", "azaion-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	cfg.work = work
+	before := loadavg()
+	res, err := run(cfg)
+	if err != nil {
+		return err
+	}
+	section := res.markdown(cfg, before, loadavg())
+	fmt.Println(section)
+	return updateReport(cfg.out, cfg.size, section)
+}
+
+// updateReport replaces the section of this size between its markers in
+// the report, or appends it.
+func updateReport(path string, size int64, section string) error {
+	begin := fmt.Sprintf("<!-- bench size=%d begin -->", size)
+	end := fmt.Sprintf("<!-- bench size=%d end -->", size)
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	s := string(old)
+	block := begin + "\n" + section + end
+	if i, j := strings.Index(s, begin), strings.Index(s, end); i >= 0 && j > i {
+		s = s[:i] + block + s[j+len(end):]
+	} else {
+		if s != "" && !strings.HasSuffix(s, "\n\n") {
+			s += "\n"
+		}
+		s += block + "\n"
+	}
+	return os.WriteFile(path, []byte(s), 0o644)
+}
