@@ -24,7 +24,7 @@ const (
 	// aheadMax bounds the window: with the chunk being read and those
 	// kept behind, a stream holds at most about (aheadMax+aheadKeep+2)
 	// chunks of plaintext.
-	aheadMax = 8
+	aheadMax = 4
 	// aheadKeep is how many chunks behind the reader stay, for the
 	// kernel's read-ahead requests that arrive out of order.
 	aheadKeep = 1
