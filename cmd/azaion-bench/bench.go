@@ -25,16 +25,16 @@ import (
 
 // config is what one benchmark run is asked for.
 type config struct {
-	size     int64
-	runs     int
-	randN    int
-	work     string
-	loader   string
-	minio    string
-	rclone   string
-	out      string
-	command  string
-	perf     string // directory for perf profiles of the loader, or ""
+	size    int64
+	runs    int
+	randN   int
+	work    string
+	loader  string
+	minio   string
+	rclone  string
+	out     string
+	command string
+	perf    string // directory for perf profiles of the loader, or ""
 }
 
 // results holds every figure by key, in the order they were taken.
