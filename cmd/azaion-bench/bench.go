@@ -253,7 +253,9 @@ func run(cfg config) (*results, error) {
 	}
 	st.stopLoader()
 
-	if cfg.rclone != "" {
+	if _, err := os.Stat(cfg.rclone); cfg.rclone != "" && err != nil {
+		res.note("P8 not run: no rclone binary at %s", cfg.rclone)
+	} else if cfg.rclone != "" {
 		if err := rcloneBench(cfg, st, res, want); err != nil {
 			res.note("rclone: %v", err)
 		}
