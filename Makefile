@@ -25,6 +25,7 @@ test: lint
 	./.ci/deps
 	$(GO) test -race -count=1 -timeout 20m ./...
 	./.ci/check-mounts
+	$(MAKE) --no-print-directory fuzz-smoke
 
 # Fuzz targets as package:target. `make fuzz` runs each for FUZZTIME (at
 # least a minute); `make fuzz-smoke` runs each briefly, for CI.

@@ -80,7 +80,7 @@ func MountOptions(opt Options) fuse.MountOptions {
 		Debug:              opt.Debug,
 		Logger:             slog.NewLogLogger(opt.Logger.Handler(), slog.LevelDebug),
 		FsName:             "azaion-loader",
-		Name:               "azaion",
+		Name:               "azaion-loader", // the kernel type is fuse.azaion-loader, as in fstab
 		MaxWrite:           RequestSize,
 		MaxReadAhead:       RequestSize,
 		DirectMount:        true,

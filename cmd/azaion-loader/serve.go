@@ -135,7 +135,7 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 		ResourceKey: resources.Secret(cfg.ResourceKey),
 		Hardware:    hardware,
 		Folders:     cfg.Folders,
-		CDN:         cdn.Options{RangeTimeout: time.Duration(cfg.ReadTimeout), Logger: log},
+		CDN:         cdn.Options{RangeTimeout: time.Duration(cfg.ReadTimeout), CallTimeout: time.Duration(cfg.ReadTimeout), Logger: log},
 		Logger:      log,
 	})
 	task := unlock.New(unlock.Config{

@@ -151,7 +151,7 @@ func (b *Bed) Store(t testing.TB, o StoreOptions) *resources.Store {
 	}
 	s := resources.NewStore(resources.StoreConfig{
 		API: client, Cache: c, ResourceKey: resources.Secret(b.ResourceKey), Hardware: b.Hardware,
-		Folders: o.Folders, CDN: cdn.Options{RangeTimeout: o.Timeout}, Logger: o.Logger,
+		Folders: o.Folders, CDN: cdn.Options{RangeTimeout: o.Timeout, CallTimeout: o.Timeout}, Logger: o.Logger,
 	})
 	t.Cleanup(func() { s.Close() })
 	return s
