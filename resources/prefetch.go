@@ -130,9 +130,13 @@ func (a *readAhead) readAt(ctx context.Context, p []byte, off int64) (int, error
 	// A stream starts with a read where the last one ended (or at 0), and
 	// goes on, once started, with reads near where the last one ended.
 	seq := off == a.next || a.window > 0 && off >= a.next-aheadSlack && off <= a.next+aheadSlack
-	if !seq {
+	switch {
+	case !seq:
 		a.window = 0
-	} else if k0 != a.lastK {
+	case a.lastK < 0:
+		// A first read fetches only what it needs, for the first byte's
+		// sake (an open followed by a small read of a header).
+	case k0 != a.lastK:
 		a.window = min(max(2*a.window, 1), aheadMax)
 	}
 	a.lastK, a.next = k0, end
