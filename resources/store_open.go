@@ -25,6 +25,10 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 	if err != nil {
 		return nil, err
 	}
+	if sess.cdn.Config().Bucket == "" && !ValidBucket(folder) {
+		// PROTOCOL §4: refused before the CDN, or anything, is asked.
+		return nil, fmt.Errorf("%w: folder %q is not a bucket name (3-63 of a-z, 0-9, '.', '-')", ErrBadName, clip(folder))
+	}
 	meta, cached := s.cache.Lookup(folder, name)
 	small, err := s.get(ctx, sess, folder, name+".small")
 	if err != nil {

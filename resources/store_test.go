@@ -52,3 +52,20 @@ func TestStoreRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenRefusesNonBucketFolder: in the bucket-per-folder layout a folder
+// that cannot be a bucket is refused before the Resource API or the CDN is
+// asked (PROTOCOL §4).
+func TestOpenRefusesNonBucketFolder(t *testing.T) {
+	bed := testbed.New(t, testbed.Options{ProxyCDN: true, ProxyAPI: true})
+	s := bed.LoggedIn(t, testbed.StoreOptions{})
+	cdnBefore, apiBefore := bed.CDNProxy.BytesFromUpstream(), bed.APIProxy.BytesFromUpstream()
+	for _, folder := range []string{"Models", "ab", "under_score"} {
+		if _, err := s.Open(context.Background(), folder, "m.onnx"); !errors.Is(err, resources.ErrBadName) {
+			t.Fatalf("folder %q: %v, want ErrBadName", folder, err)
+		}
+	}
+	if bed.CDNProxy.BytesFromUpstream() != cdnBefore || bed.APIProxy.BytesFromUpstream() != apiBefore {
+		t.Fatalf("a refused folder reached the CDN or the API")
+	}
+}
