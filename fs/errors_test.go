@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -185,6 +186,9 @@ const (
 // TestHelperProcess is not a test: it is the child process other tests
 // start (helper), and returns at once when run as a test.
 //   - read: reads 4 KiB of the file with O_DIRECT (and is killed meanwhile).
+//   - mmap: maps the file and prints the SHA-256 of the mapping. (Not in
+//     the test process: a page fault on the mount can block there while
+//     the garbage collector stops the world, the mount's server included.)
 //   - mount: mounts a store whose stuck file blocks forever on the
 //     directory, says "mounted", and waits to be killed.
 func TestHelperProcess(t *testing.T) {
@@ -199,6 +203,20 @@ func TestHelperProcess(t *testing.T) {
 		}
 		_, err = syscall.Pread(fd, make([]byte, 4096), 0)
 		t.Fatalf("read returned: %v", err)
+	case "mmap":
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := syscall.Mmap(int(f.Fd()), 0, int(fi.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("%x\n", sha256.Sum256(m))
 	case "mount":
 		s, _ := fixture(t)
 		part := newBlockingPart(t, false)

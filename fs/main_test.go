@@ -9,10 +9,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/azaion/loader/resources/cdn/cdntest"
 )
 
 // TestMain runs the tests with their temporary directories under one
-// root, and fails the run when a mount under it is left behind.
+// root and one shared MinIO server, and fails the run when a mount under
+// the root is left behind (a loader the tests started included).
 func TestMain(m *testing.M) {
 	tmp, err := os.MkdirTemp("", "azaion-fs-test-")
 	if err != nil {
@@ -24,7 +27,7 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	os.Setenv("TMPDIR", tmp)
-	code := m.Run()
+	code := cdntest.Run(m) // one MinIO for the full-stack tests, stopped before the check
 	if left := mountsUnder(tmp); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: tests left mounts behind: %s\n", strings.Join(left, " "))
 		for _, dir := range left {
