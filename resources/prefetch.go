@@ -39,7 +39,19 @@ const (
 	aheadTimeout = 2 * time.Minute
 	// aheadMinSize: smaller resources are read without read-ahead.
 	aheadMinSize = 4 * aheadChunk
+	// aheadFetch is how far past the window the big part is fetched once
+	// the window is full (a stream that has read several chunks in a row):
+	// the cache fetches it in runs of several chunks per ranged GET, two
+	// runs ahead, where one GET per chunk would bound a cold read by the
+	// object store's time per request.
+	aheadFetch = 16 * aheadChunk
 )
+
+// warmer is a BigPart that fetches a range ahead of the reads that need it,
+// in few large requests (a cache.Part).
+type warmer interface {
+	Warm(ctx context.Context, off, n, ahead int64)
+}
 
 // readAhead holds the chunks of one Reader. Chunk k is the plaintext
 // [start(k), start(k+1)), cut so that its ciphertext ends on the big part's
@@ -140,6 +152,9 @@ func (a *readAhead) readAt(ctx context.Context, p []byte, off int64) (int, error
 		a.window = min(max(2*a.window, 1), aheadMax)
 	}
 	a.lastK, a.next = k0, end
+	if seq {
+		a.warmLocked(ctx, k0, min(k1+a.window, a.chunks-1))
+	}
 	need := make([]*pchunk, 0, k1-k0+1)
 	for k := k0; k <= k1; k++ {
 		c := a.live[k]
@@ -188,6 +203,27 @@ func (a *readAhead) readAt(ctx context.Context, p []byte, off int64) (int, error
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// warmLocked asks the big part for the cache chunks of chunks k0..k1 that
+// are not live yet, before their decryption asks for them one by one, so
+// that the missing ones are fetched together.
+func (a *readAhead) warmLocked(ctx context.Context, k0, k1 int64) {
+	w, ok := a.r.big.(warmer)
+	if !ok {
+		return
+	}
+	for k0 <= k1 && a.live[k0] != nil {
+		k0++
+	}
+	if k0 > k1 {
+		return
+	}
+	var ahead int64
+	if a.window >= aheadMax {
+		ahead = aheadFetch
+	}
+	w.Warm(ctx, k0*aheadChunk, (k1-k0+1)*aheadChunk, ahead)
 }
 
 // abandon is release for a reader whose context ended (a killed process,

@@ -30,6 +30,19 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 		return nil, fmt.Errorf("%w: folder %q is not a bucket name (3-63 of a-z, 0-9, '.', '-')", ErrBadName, clip(folder))
 	}
 	meta, cached := s.cache.Lookup(folder, name)
+	// The small part and the CDN's HEAD are asked for at once: the first
+	// byte of a cold open waits for the slower of the two, not both.
+	type stat struct {
+		obj cdn.Object
+		err error
+	}
+	statCtx, cancelStat := context.WithCancel(ctx)
+	defer cancelStat()
+	stated := make(chan stat, 1)
+	go func() {
+		obj, err := sess.cdn.Stat(statCtx, folder, name)
+		stated <- stat{obj, err}
+	}()
 	small, err := s.get(ctx, sess, folder, name+".small")
 	if err != nil {
 		if !errors.Is(err, ErrUpstream) || !cached {
@@ -39,7 +52,13 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 		small = meta.Small
 	}
 	v := cache.Version{SmallHash: cache.HashSmall(small)}
-	obj, err := sess.cdn.Stat(ctx, folder, name)
+	var st stat
+	select {
+	case st = <-stated:
+	case <-ctx.Done():
+		st.err = ctx.Err()
+	}
+	obj, err := st.obj, st.err
 	switch {
 	case err == nil:
 		v.BigLen, v.ETag = obj.Size, obj.ETag

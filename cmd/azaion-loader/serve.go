@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -39,6 +40,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	setMemoryLimit()
 	l, err := startLoader(cfg, log)
 	if err != nil {
 		return err
@@ -67,6 +69,19 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	notifyStopping(log)
 	l.Close()
 	return err
+}
+
+// memoryLimit is the loader's soft memory limit unless GOMEMLIMIT sets
+// one: Go's GC otherwise lets the heap grow to twice its live bytes, and
+// the read path's buffers (read-ahead, fetches, FUSE requests) are live only
+// briefly, so the limit keeps the peak RSS near the live set. It is soft:
+// a heap that needs more gets it, at the cost of more GC work.
+const memoryLimit = 64 << 20
+
+func setMemoryLimit() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 }
 
 func parseServe(args []string, stderr io.Writer) (Config, error) {

@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // entry is the shared state of one version of one big part in the cache:
@@ -26,12 +24,12 @@ type entry struct {
 	small        []byte
 	chunk        int64
 	chunks       int64
-	sf           singleflight.Group
 
 	mu       sync.Mutex
-	crcs     map[int64]uint32 // chunks on disk → CRC32C
-	disk     bool             // the files are ours to read and write
-	dirty    int              // chunks recorded since the last sidecar write
+	crcs     map[int64]uint32  // chunks on disk → CRC32C
+	flights  map[int64]*flight // chunks being fetched
+	disk     bool              // the files are ours to read and write
+	dirty    int               // chunks recorded since the last sidecar write
 	timer    *time.Timer
 	lastUsed time.Time
 	warned   bool // a disk error was logged already

@@ -92,7 +92,11 @@ func readSidecar(path string) (*sidecar, error) {
 
 // writeSidecar replaces path atomically: a temp file (named with a leading
 // '.', which no resource name has), fsync, rename, fsync of the directory.
+// A sidecar that records no chunk is written without the fsyncs: losing it
+// in a crash loses nothing (the entry starts afresh), and a new entry is on
+// the path of a cold open's first byte.
 func writeSidecar(path string, sc *sidecar) error {
+	durable := len(sc.Chunks) > 0
 	b, err := json.Marshal(sc)
 	if err != nil {
 		return err
@@ -104,7 +108,7 @@ func writeSidecar(path string, sc *sidecar) error {
 	}
 	tmp := f.Name()
 	_, err = f.Write(b)
-	if err == nil {
+	if err == nil && durable {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -116,6 +120,9 @@ func writeSidecar(path string, sc *sidecar) error {
 	if err != nil {
 		os.Remove(tmp)
 		return err
+	}
+	if !durable {
+		return nil
 	}
 	return syncDir(dir)
 }

@@ -7,11 +7,8 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // Origin is where missing chunks come from: the CDN with the big part's
@@ -79,7 +76,8 @@ func (p *Part) Stats() Stats {
 // disk when recorded there with a matching CRC, else from the origin (one
 // fetch per chunk however many readers want it), and is then kept on disk.
 // A reader whose ctx ends returns its error at once; the fetch goes on for
-// the others, bounded by the cache's FetchTimeout.
+// the others, bounded by the cache's FetchTimeout. (Warm fetches runs of
+// chunks with one read of the origin each, for sequential readers.)
 func (p *Part) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 	e := p.e
 	if off < 0 {
@@ -93,24 +91,24 @@ func (p *Part) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 	end := min(off+int64(len(b)), e.v.BigLen)
 	n := 0
 	last, ahead := (end-1)/e.chunk, off/e.chunk+1
-	var fetching map[int64]<-chan singleflight.Result
+	var fetching map[int64]*flight
 	for i := off / e.chunk; i <= last; i++ {
 		// Start the fetches of the next few missing chunks too, so that a
 		// large read waits for about one round trip, not one per chunk.
 		for ; ahead <= min(last, i+fetchAhead); ahead++ {
-			if !e.has(ahead) {
+			if f := p.fetchRange(ctx, ahead, ahead, 0)[ahead]; f != nil {
 				if fetching == nil {
-					fetching = map[int64]<-chan singleflight.Result{}
+					fetching = map[int64]*flight{}
 				}
-				fetching[ahead] = p.startFetch(ctx, ahead)
+				fetching[ahead] = f
 			}
 		}
 		start := i * e.chunk
 		lo, hi := max(off, start)-start, min(end, start+e.chunk)-start
 		use := func(data []byte) { copy(b[n:], data[lo:hi]) }
 		var err error
-		if ch, ok := fetching[i]; ok {
-			err = wait(ctx, ch, use)
+		if f, ok := fetching[i]; ok {
+			err = f.wait(ctx, use)
 		} else {
 			err = p.chunk(ctx, i, use)
 		}
@@ -128,6 +126,106 @@ func (p *Part) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 // fetchAhead is how many chunks past the one it waits for a read fetches
 // at once.
 const fetchAhead = 4
+
+// Warm starts fetching the chunks of the big part's [off, off+n) that are
+// neither on disk nor being fetched, and returns without waiting: a
+// sequential reader calls it for the range it is about to read, so that
+// the chunks come in runs of one ranged read each. When the entry keeps its
+// chunks on disk, up to ahead bytes past the range are fetched too, in
+// whole runs only.
+func (p *Part) Warm(ctx context.Context, off, n, ahead int64) {
+	e := p.e
+	if off < 0 || n <= 0 || off >= e.v.BigLen {
+		return
+	}
+	end := min(off+n, e.v.BigLen)
+	p.fetchRange(ctx, off/e.chunk, (end-1)/e.chunk, (max(ahead, 0)+e.chunk-1)/e.chunk)
+}
+
+// runMax is how many chunks one ranged read of the origin fetches at most:
+// an object store takes about as long for a request of 32 bytes as for one
+// of a few MiB, so one chunk per request would bound cold reads.
+const runMax = 8
+
+// flight is one chunk being fetched, alone or with the rest of its run.
+type flight struct {
+	done chan struct{}
+	buf  []byte // the chunk, once done without err
+	err  error
+}
+
+// wait hands the fetched chunk to use, unless ctx ends first.
+func (f *flight) wait(ctx context.Context, use func([]byte)) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-f.done:
+		if f.err != nil {
+			return f.err
+		}
+		use(f.buf)
+		return nil
+	}
+}
+
+// fetchRange starts fetching the chunks lo..hi that are neither on disk
+// nor being fetched, in runs of up to runMax chunks, and returns the
+// flights of the chunks lo..hi being fetched (those on disk are not in it).
+// A run that starts in lo..hi may go on up to spec chunks past hi; past hi
+// a run starts only when it is whole (runMax chunks, or up to the end), and
+// only when the entry keeps chunks on disk.
+func (p *Part) fetchRange(ctx context.Context, lo, hi, spec int64) map[int64]*flight {
+	e := p.e
+	out := map[int64]*flight{}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.disk {
+		spec = 0
+	}
+	end := min(hi+spec, e.chunks-1)
+	missing := func(i int64) bool {
+		if e.flights[i] != nil {
+			return false
+		}
+		_, ok := e.crcs[i]
+		return !ok || !e.disk
+	}
+	for i := lo; i <= end; {
+		if f := e.flights[i]; f != nil {
+			if i <= hi {
+				out[i] = f
+			}
+			i++
+			continue
+		}
+		if !missing(i) {
+			i++
+			continue
+		}
+		j := i + 1
+		for j <= end && j-i < runMax && missing(j) {
+			j++
+		}
+		if i > hi && j-i < runMax && j < e.chunks {
+			break
+		}
+		if e.flights == nil {
+			e.flights = map[int64]*flight{}
+		}
+		run := make([]*flight, j-i)
+		for k := range run {
+			f := &flight{done: make(chan struct{})}
+			run[k] = f
+			e.flights[i+int64(k)] = f
+			if i+int64(k) <= hi {
+				out[i+int64(k)] = f
+			}
+		}
+		go p.fetchRun(ctx, i, run)
+		i = j
+	}
+	return out
+}
 
 // has reports whether chunk i is recorded on disk.
 func (e *entry) has(i int64) bool {
@@ -152,38 +250,69 @@ func getBuf(n int64) *[]byte {
 // chunk hands chunk i to use, from disk or from the origin.
 func (p *Part) chunk(ctx context.Context, i int64, use func([]byte)) error {
 	e := p.e
-	if crc, ok := e.present(i); ok {
-		bp := getBuf(e.chunkLen(i))
-		defer bufPool.Put(bp)
-		if e.readChunk(i, crc, *bp) {
-			p.diskBytes.Add(int64(len(*bp)))
-			e.c.diskBytes.Add(int64(len(*bp)))
-			use(*bp)
-			return nil
+	// A chunk stored between the look at the disk and the start of a fetch
+	// is read from disk: once more at most, in practice.
+	for range 4 {
+		if crc, ok := e.present(i); ok {
+			bp := getBuf(e.chunkLen(i))
+			ok := e.readChunk(i, crc, *bp)
+			if ok {
+				p.diskBytes.Add(int64(len(*bp)))
+				e.c.diskBytes.Add(int64(len(*bp)))
+				use(*bp)
+			}
+			bufPool.Put(bp)
+			if ok {
+				return nil
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if f := p.fetchRange(ctx, i, i, 0)[i]; f != nil {
+			return f.wait(ctx, use)
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return wait(ctx, p.startFetch(ctx, i), use)
+	return fmt.Errorf("cache: %s/%s chunk %d: neither on disk nor fetched", e.folder, e.name, i)
 }
 
-// startFetch joins or starts the shared fetch of chunk i.
-func (p *Part) startFetch(ctx context.Context, i int64) <-chan singleflight.Result {
-	return p.e.sf.DoChan(strconv.FormatInt(i, 10), func() (any, error) { return p.fetch(ctx, i) })
-}
-
-// wait hands the fetched chunk to use, unless ctx ends first.
-func wait(ctx context.Context, ch <-chan singleflight.Result, use func([]byte)) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case r := <-ch:
-		if r.Err != nil {
-			return r.Err
+// fetchRun is the one shared fetch of the chunks from first on, one flight
+// each, by one read of the origin. It runs on a context detached from the
+// reader that started it, bounded by FetchTimeout. Each chunk is kept on
+// disk before its flight ends.
+func (p *Part) fetchRun(ctx context.Context, first int64, run []*flight) {
+	e := p.e
+	e.c.begin(e.key)
+	defer e.c.end(e.key)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.c.opt.FetchTimeout)
+	defer cancel()
+	off := first * e.chunk
+	buf := make([]byte, min(int64(len(run))*e.chunk, e.v.BigLen-off))
+	n, err := p.origin.ReadAt(ctx, buf, off)
+	if n < len(buf) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = fmt.Errorf("origin ended %d bytes early: %w", len(buf)-n, io.ErrUnexpectedEOF)
 		}
-		use(r.Val.([]byte))
-		return nil
+		err = fmt.Errorf("cache: fetch %s/%s chunks %d-%d: %w", e.folder, e.name, first, first+int64(len(run))-1, err)
+	} else {
+		err = nil
+		p.originBytes.Add(int64(n))
+		e.c.originBytes.Add(int64(n))
+	}
+	for k, f := range run {
+		i := first + int64(k)
+		if err == nil {
+			f.buf = buf[int64(k)*e.chunk:][:e.chunkLen(i)]
+			e.store(i, f.buf)
+		} else {
+			f.err = err
+		}
+		e.mu.Lock()
+		if e.flights[i] == f {
+			delete(e.flights, i)
+		}
+		e.mu.Unlock()
+		close(f.done)
 	}
 }
 
@@ -205,32 +334,6 @@ func (e *entry) readChunk(i int64, crc uint32, buf []byte) bool {
 	}
 	e.forget(i, crc)
 	return false
-}
-
-// fetch is the one shared fetch of chunk i. It runs on a context detached
-// from the reader that started it, bounded by FetchTimeout. A chunk another
-// fetch stored in the meantime is read from disk instead.
-func (p *Part) fetch(ctx context.Context, i int64) ([]byte, error) {
-	e := p.e
-	buf := make([]byte, e.chunkLen(i))
-	if crc, ok := e.present(i); ok && e.readChunk(i, crc, buf) {
-		p.diskBytes.Add(int64(len(buf)))
-		e.c.diskBytes.Add(int64(len(buf)))
-		return buf, nil
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.c.opt.FetchTimeout)
-	defer cancel()
-	n, err := p.origin.ReadAt(ctx, buf, i*e.chunk)
-	if n < len(buf) {
-		if err == nil || errors.Is(err, io.EOF) {
-			err = fmt.Errorf("origin ended %d bytes early: %w", len(buf)-n, io.ErrUnexpectedEOF)
-		}
-		return nil, fmt.Errorf("cache: fetch %s/%s chunk %d: %w", e.folder, e.name, i, err)
-	}
-	p.originBytes.Add(int64(n))
-	e.c.originBytes.Add(int64(n))
-	e.store(i, buf)
-	return buf, nil
 }
 
 // store writes chunk i to the data file and records its CRC. A disk error,
