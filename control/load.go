@@ -123,11 +123,12 @@ func copyAt(ctx context.Context, src *resources.Reader, size int64, write func([
 				buf := make([]byte, min(streamChunk, size-off))
 				rctx, rcancel := context.WithTimeout(ctx, stallTimeout)
 				defer rcancel()
-				n, err := src.ReadAt(rctx, buf, off)
-				if n == len(buf) {
-					err = nil
-				} else if err == nil || err == io.EOF {
-					err = io.ErrUnexpectedEOF
+				err := readChunk(rctx, src, buf, off)
+				if err != nil && ctx.Err() == nil && rctx.Err() == nil {
+					// A fetch this read joined may have failed for an
+					// earlier reader (a CDN that has just come back):
+					// one fresh try before the stream is cut.
+					err = readChunk(rctx, src, buf, off)
 				}
 				ch <- result{buf, err}
 			}(i * streamChunk)
@@ -148,4 +149,16 @@ func copyAt(ctx context.Context, src *resources.Reader, size int64, write func([
 		return ctx.Err()
 	}
 	return nil
+}
+
+// readChunk fills buf with the plaintext at off.
+func readChunk(ctx context.Context, src *resources.Reader, buf []byte, off int64) error {
+	n, err := src.ReadAt(ctx, buf, off)
+	if n == len(buf) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
