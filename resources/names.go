@@ -1,39 +1,18 @@
 package resources
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/azaion/loader/resources/names"
+)
 
 // ValidName reports whether s is a folder or resource name of PROTOCOL §2:
 // 1..255 bytes of letters, digits, '.', '_', '-', not starting with '.'.
-func ValidName(s string) bool {
-	if len(s) < 1 || len(s) > 255 || s[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+func ValidName(s string) bool { return names.Valid(s) }
 
 // ValidBucket reports whether folder can also be an S3 bucket name, as the
-// bucket-per-folder layout of PROTOCOL §4 needs: 3..63 bytes of lower-case
-// letters, digits, '.' and '-'.
-func ValidBucket(folder string) bool {
-	if len(folder) < 3 || len(folder) > 63 || !ValidName(folder) {
-		return false
-	}
-	for i := 0; i < len(folder); i++ {
-		c := folder[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// bucket-per-folder layout of PROTOCOL §4 needs.
+func ValidBucket(folder string) bool { return names.Bucket(folder) }
 
 // CheckNames returns an ErrBadName error unless both folder and name are valid.
 func CheckNames(folder, name string) error {
@@ -46,10 +25,4 @@ func CheckNames(folder, name string) error {
 	return nil
 }
 
-// clip keeps error messages short when a caller sends a huge name.
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
-}
+func clip(s string) string { return names.Clip(s) }

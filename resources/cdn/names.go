@@ -1,47 +1,18 @@
 package cdn
 
-import "fmt"
+import (
+	"fmt"
 
-// validName is PROTOCOL §2 for a folder or name: 1..255 bytes of letters,
-// digits, '.', '_', '-', not starting with '.'. The Store checks names first;
-// this package checks again so that nothing else ever becomes a key.
-func validName(s string) bool {
-	if len(s) < 1 || len(s) > 255 || s[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+	"github.com/azaion/loader/resources/names"
+)
 
-// validBucket is an S3 bucket name as PROTOCOL §4 allows: 3..63 bytes of
-// lower-case letters, digits, '.' and '-', and a valid name.
-func validBucket(s string) bool {
-	if len(s) < 3 || len(s) > 63 || !validName(s) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// clip keeps error messages short when a caller sends a huge name.
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
-}
+// The Store checks names first; this package checks again, with the same
+// rule, so that nothing else ever becomes a key.
+var (
+	validName   = names.Valid
+	validBucket = names.Bucket
+	clip        = names.Clip
+)
 
 // checkFolder refuses a folder this layout cannot hold, before any network call.
 func (c *Client) checkFolder(folder string) error {
