@@ -30,18 +30,32 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 		return nil, fmt.Errorf("%w: folder %q is not a bucket name (3-63 of a-z, 0-9, '.', '-')", ErrBadName, clip(folder))
 	}
 	meta, cached := s.cache.Lookup(folder, name)
-	// The small part and the CDN's HEAD are asked for at once: the first
-	// byte of a cold open waits for the slower of the two, not both.
+	// The small part and the CDN's answer are asked for at once: the first
+	// byte of a cold open waits for the slower of the two, not both. A
+	// resource not opened before in this process is asked for with a GET of
+	// its last two blocks, which gives the size and ETag a HEAD would and
+	// the plaintext size too; later opens revalidate with a HEAD.
 	type stat struct {
-		obj cdn.Object
-		err error
+		obj  cdn.Object
+		tail []byte
+		err  error
 	}
 	statCtx, cancelStat := context.WithCancel(ctx)
 	defer cancelStat()
 	stated := make(chan stat, 1)
+	first := !s.openedBefore(folder, name)
 	go func() {
+		if first {
+			tail := make([]byte, 2*BlockSize)
+			obj, n, err := sess.cdn.Tail(statCtx, folder, name, tail)
+			if err == nil || statCtx.Err() != nil {
+				stated <- stat{obj, tail[:n], err}
+				return
+			}
+			// An empty big part has no tail, say; the HEAD tells.
+		}
 		obj, err := sess.cdn.Stat(statCtx, folder, name)
-		stated <- stat{obj, err}
+		stated <- stat{obj: obj, err: err}
 	}()
 	small, err := s.get(ctx, sess, folder, name+".small")
 	if err != nil {
@@ -74,10 +88,15 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 		return nil, fmt.Errorf("open %s/%s: cache: %w", folder, name, err)
 	}
 	version := hashHex([]byte(v.SmallHash + "\x00" + v.ETag + "\x00" + strconv.FormatInt(v.BigLen, 10)))[:32]
-	size, err := s.size(ctx, version, small, origin, part, v.BigLen)
+	var tail BigPart
+	if int64(len(st.tail)) == 2*BlockSize && st.obj.ETag == v.ETag && st.obj.Size == v.BigLen {
+		tail = &tailPart{BigPart: origin, tail: st.tail, at: v.BigLen - 2*BlockSize}
+	}
+	size, err := s.size(ctx, version, small, origin, part, tail, v.BigLen)
 	if err != nil {
 		return nil, fmt.Errorf("open %s/%s: %w", folder, name, err)
 	}
+	s.markOpened(folder, name)
 	r, err := NewReaderSize(s.key, small, part, v.BigLen, size)
 	if err != nil {
 		return nil, fmt.Errorf("open %s/%s: %w", folder, name, err)
@@ -86,16 +105,20 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 }
 
 // size finds a version's plaintext size from the last two ciphertext
-// blocks, read straight from the CDN (a 32-byte range) or, when that fails,
-// through the cache, and remembers it.
-func (s *Store) size(ctx context.Context, version string, small []byte, origin, part BigPart, bigLen int64) (int64, error) {
+// blocks, from tail when not nil (the open's GET of them), else read
+// straight from the CDN (a 32-byte range) or, when that fails, through the
+// cache, and remembers it.
+func (s *Store) size(ctx context.Context, version string, small []byte, origin, part, tail BigPart, bigLen int64) (int64, error) {
 	s.mu.RLock()
 	size, ok := s.sizes[version]
 	s.mu.RUnlock()
 	if ok {
 		return size, nil
 	}
-	r, err := NewReader(ctx, s.key, small, origin, bigLen)
+	if tail == nil {
+		tail = origin
+	}
+	r, err := NewReader(ctx, s.key, small, tail, bigLen)
 	if err != nil && !errors.Is(err, ErrDecrypt) && !errors.Is(err, context.Canceled) {
 		r, err = NewReader(ctx, s.key, small, part, bigLen)
 	}
@@ -106,6 +129,39 @@ func (s *Store) size(ctx context.Context, version string, small []byte, origin, 
 	s.sizes[version] = r.Size()
 	s.mu.Unlock()
 	return r.Size(), nil
+}
+
+// openedBefore reports whether folder/name was opened in this process, so
+// that its version is revalidated with a HEAD rather than a GET of its tail.
+// (The mark lives in s.sizes under a key no version hash has.)
+func (s *Store) openedBefore(folder, name string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.sizes[openedKey(folder, name)]
+	return ok
+}
+
+func (s *Store) markOpened(folder, name string) {
+	s.mu.Lock()
+	s.sizes[openedKey(folder, name)] = 0
+	s.mu.Unlock()
+}
+
+func openedKey(folder, name string) string { return "opened\x00" + folder + "/" + name }
+
+// tailPart is the big part with its last bytes at hand, from the open's
+// GET of them; other reads go to the BigPart.
+type tailPart struct {
+	BigPart
+	tail []byte
+	at   int64 // where tail starts in the big part
+}
+
+func (t *tailPart) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	if off >= t.at && off+int64(len(p)) <= t.at+int64(len(t.tail)) {
+		return copy(p, t.tail[off-t.at:]), nil
+	}
+	return t.BigPart.ReadAt(ctx, p, off)
 }
 
 // cdnOrigin reads one version of a big part from the CDN, pinned by its ETag
