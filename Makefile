@@ -4,7 +4,7 @@ GO      ?= go
 GOBIN   := $(shell $(GO) env GOPATH)/bin
 export MINIO_BIN ?= $(GOBIN)/minio
 
-.PHONY: all build demo test vet lint fuzz fuzz-smoke bench bench-quick clean
+.PHONY: all build demo test vet lint fuzz fuzz-smoke bench bench-quick bench-unlock clean
 
 all: build
 
@@ -64,6 +64,14 @@ bench-quick: build
 	$(GO) build -o bin/azaion-bench ./cmd/azaion-bench
 	bin/azaion-bench --size 104857600 --runs 3 --minio "$(MINIO_BIN)" \
 		$$(test -x "$(RCLONE)" && echo --rclone "$(RCLONE)") --command "make bench-quick"
+
+# Issue 4's memory figure (as root): `azaion-loader serve` unlocks the
+# archive of a 210 MiB image tar into `docker load` on a private dockerd,
+# three times; its peak RSS goes into BENCHMARKS.md. Not part of `make test`.
+bench-unlock: build
+	@command -v dockerd >/dev/null || ./.ci/deps
+	$(GO) build -o bin/azaion-bench ./cmd/azaion-bench
+	bin/azaion-bench unlock --size 220200960 --runs 3 --command "make bench-unlock"
 
 clean:
 	rm -rf bin
