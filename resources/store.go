@@ -42,6 +42,7 @@ type Store struct {
 	mu       sync.RWMutex
 	session  *session         // nil until a login succeeds
 	sizes    map[string]int64 // plaintext size by version
+	opened   map[string]bool  // folder/name opened in this process
 	watchers []func(folder, name string)
 }
 
@@ -73,6 +74,7 @@ func NewStore(cfg StoreConfig) *Store {
 		cdnOpt:   cfg.CDN,
 		log:      log,
 		sizes:    map[string]int64{},
+		opened:   map[string]bool{},
 	}
 }
 

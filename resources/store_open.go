@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/azaion/loader/resources/cache"
 	"github.com/azaion/loader/resources/cdn"
@@ -41,6 +42,11 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 		err  error
 	}
 	statCtx, cancelStat := context.WithCancel(ctx)
+	if dl, ok := ctx.Deadline(); ok && cached {
+		// Leave half the time to fall back on the cached version when the
+		// CDN does not answer.
+		statCtx, cancelStat = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
+	}
 	defer cancelStat()
 	stated := make(chan stat, 1)
 	first := !s.openedBefore(folder, name)
@@ -133,21 +139,17 @@ func (s *Store) size(ctx context.Context, version string, small []byte, origin, 
 
 // openedBefore reports whether folder/name was opened in this process, so
 // that its version is revalidated with a HEAD rather than a GET of its tail.
-// (The mark lives in s.sizes under a key no version hash has.)
 func (s *Store) openedBefore(folder, name string) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	_, ok := s.sizes[openedKey(folder, name)]
-	return ok
+	return s.opened[folder+"/"+name]
 }
 
 func (s *Store) markOpened(folder, name string) {
 	s.mu.Lock()
-	s.sizes[openedKey(folder, name)] = 0
+	s.opened[folder+"/"+name] = true
 	s.mu.Unlock()
 }
-
-func openedKey(folder, name string) string { return "opened\x00" + folder + "/" + name }
 
 // tailPart is the big part with its last bytes at hand, from the open's
 // GET of them; other reads go to the BigPart.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/azaion/loader/resources"
 	"github.com/azaion/loader/resources/cdn/cdntest"
@@ -67,5 +68,31 @@ func TestOpenRefusesNonBucketFolder(t *testing.T) {
 	}
 	if bed.CDNProxy.BytesFromUpstream() != cdnBefore || bed.APIProxy.BytesFromUpstream() != apiBefore {
 		t.Fatalf("a refused folder reached the CDN or the API")
+	}
+}
+
+// TestOpenCachedWhileCDNStalls: a version in the local cache opens and reads
+// within the caller's deadline while the CDN answers nothing, since the CDN
+// is given only half the time before the cached version is used.
+func TestOpenCachedWhileCDNStalls(t *testing.T) {
+	bed := testbed.New(t, testbed.Options{ProxyCDN: true})
+	folder := bed.NewFolder(t)
+	s := bed.LoggedIn(t, testbed.StoreOptions{})
+	plain := make([]byte, 3<<20+123)
+	rand.Read(plain)
+	ctx := context.Background()
+	if _, err := s.Upload(ctx, folder, "m.bin", bytes.NewReader(plain)); err != nil {
+		t.Fatal(err)
+	}
+	bed.CDNProxy.Inject(cdntest.Fault{Mode: cdntest.Stall})
+	octx, cancel := context.WithTimeout(ctx, 4*time.Second)
+	defer cancel()
+	res, err := s.Open(octx, folder, "m.bin")
+	if err != nil {
+		t.Fatalf("open of a cached version while the CDN stalls: %v", err)
+	}
+	got, err := io.ReadAll(io.NewSectionReader(res.At(octx), 0, res.Size()))
+	if err != nil || sha256.Sum256(got) != sha256.Sum256(plain) {
+		t.Fatalf("read of the cached version: %d bytes, %v", len(got), err)
 	}
 }

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/azaion/loader/resources/names"
 )
 
 // Options tune a Cache. Zero values take the defaults.
@@ -260,23 +262,9 @@ func (c *Cache) removeStaleTemps() {
 	}
 }
 
-// validName is PROTOCOL §2: 1..255 bytes of letters, digits, '.', '_', '-',
-// not starting with '.'. The Store checks first; the cache checks again
-// because these names become paths.
-func validName(s string) bool {
-	if len(s) < 1 || len(s) > 255 || s[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// The Store checks names first; the cache checks again, with the same
+// rule, because these names become paths.
+var validName = names.Valid
 
 func checkNames(folder, name string) error {
 	if !validName(folder) || !validName(name) {
@@ -285,9 +273,4 @@ func checkNames(folder, name string) error {
 	return nil
 }
 
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
-}
+var clip = names.Clip
