@@ -17,11 +17,19 @@ type credentials struct {
 	Password *string `json:"password"`
 }
 
-func (c credentials) check() error {
-	if c.Email == nil || strings.TrimSpace(*c.Email) == "" || c.Password == nil || *c.Password == "" {
-		return &errBody{http.StatusUnprocessableEntity, "email and password are required"}
+// readCredentials decodes the body of /login and /unlock, or answers the
+// request with the error and reports false.
+func readCredentials(w http.ResponseWriter, r *http.Request) (email, password string, ok bool) {
+	var c credentials
+	if err := readJSON(w, r, &c); err != nil {
+		writeBodyError(w, err)
+		return "", "", false
 	}
-	return nil
+	if c.Email == nil || strings.TrimSpace(*c.Email) == "" || c.Password == nil || *c.Password == "" {
+		writeError(w, http.StatusUnprocessableEntity, "email and password are required")
+		return "", "", false
+	}
+	return *c.Email, *c.Password, true
 }
 
 // loginTimeout bounds a whole login: the token and cdn.yaml.
@@ -30,19 +38,14 @@ const loginTimeout = 60 * time.Second
 // login is flow F1. Every failure is a 401, as in the original loader, with
 // a detail that says which step failed.
 func (h *handler) login(w http.ResponseWriter, r *http.Request) {
-	var c credentials
-	if err := readJSON(w, r, &c); err != nil {
-		writeBodyError(w, err)
-		return
-	}
-	if err := c.check(); err != nil {
-		writeBodyError(w, err)
+	email, password, ok := readCredentials(w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), loginTimeout)
 	defer cancel()
-	if err := h.store.Login(ctx, *c.Email, *c.Password); err != nil {
-		h.log.Warn("login failed", "email", *c.Email, "err", err, "request_id", requestID(r))
+	if err := h.store.Login(ctx, email, password); err != nil {
+		h.log.Warn("login failed", "email", email, "err", err, "request_id", requestID(r))
 		code := http.StatusUnauthorized
 		if errors.Is(err, resources.ErrHardwareMismatch) {
 			code = http.StatusConflict
@@ -58,16 +61,11 @@ func (h *handler) startUnlock(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotImplemented, "unlock is not configured on this loader")
 		return
 	}
-	var c credentials
-	if err := readJSON(w, r, &c); err != nil {
-		writeBodyError(w, err)
+	email, password, ok := readCredentials(w, r)
+	if !ok {
 		return
 	}
-	if err := c.check(); err != nil {
-		writeBodyError(w, err)
-		return
-	}
-	st, err := h.unlock.Start(context.WithoutCancel(r.Context()), *c.Email, *c.Password)
+	st, err := h.unlock.Start(context.WithoutCancel(r.Context()), email, password)
 	if errors.Is(err, unlock.ErrArchiveMissing) {
 		writeError(w, http.StatusNotFound, err.Error())
 		return

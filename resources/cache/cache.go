@@ -239,6 +239,21 @@ func (c *Cache) Close() error {
 // removeStaleTemps deletes old temp files (names starting with '.') in the
 // folder directories.
 func (c *Cache) removeStaleTemps() {
+	c.eachFile(func(folder string, f fs.DirEntry) {
+		if !strings.HasPrefix(f.Name(), ".") || !f.Type().IsRegular() {
+			return
+		}
+		if info, err := f.Info(); err == nil && time.Since(info.ModTime()) > staleTemp {
+			p := filepath.Join(c.dir, folder, f.Name())
+			if os.Remove(p) == nil {
+				c.log.Info("cache: removed a stale temp file", "path", p)
+			}
+		}
+	})
+}
+
+// eachFile calls fn for every file of every folder directory of the cache.
+func (c *Cache) eachFile(fn func(folder string, f fs.DirEntry)) {
 	dirs, err := os.ReadDir(c.dir)
 	if err != nil {
 		return
@@ -249,15 +264,7 @@ func (c *Cache) removeStaleTemps() {
 		}
 		files, _ := os.ReadDir(filepath.Join(c.dir, d.Name()))
 		for _, f := range files {
-			if !strings.HasPrefix(f.Name(), ".") || !f.Type().IsRegular() {
-				continue
-			}
-			if info, err := f.Info(); err == nil && time.Since(info.ModTime()) > staleTemp {
-				p := filepath.Join(c.dir, d.Name(), f.Name())
-				if os.Remove(p) == nil {
-					c.log.Info("cache: removed a stale temp file", "path", p)
-				}
-			}
+			fn(d.Name(), f)
 		}
 	}
 }

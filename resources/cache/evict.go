@@ -168,41 +168,31 @@ func (c *Cache) evict(key string) {
 // scanUsage counts the entries already on disk, from their sidecars, and
 // removes data files that no sidecar accounts for.
 func (c *Cache) scanUsage() {
-	dirs, err := os.ReadDir(c.dir)
-	if err != nil {
-		return
-	}
-	for _, d := range dirs {
-		if !d.IsDir() || !validName(d.Name()) {
-			continue
+	c.eachFile(func(folder string, f fs.DirEntry) {
+		if name, ok := strings.CutSuffix(f.Name(), dataSuffix); ok && validName(name) && f.Type().IsRegular() {
+			if _, err := os.Lstat(c.metaPath(folder, name)); errors.Is(err, fs.ErrNotExist) {
+				os.Remove(filepath.Join(c.dir, folder, f.Name()))
+			}
+			return
 		}
-		files, _ := os.ReadDir(filepath.Join(c.dir, d.Name()))
-		for _, f := range files {
-			if name, ok := strings.CutSuffix(f.Name(), dataSuffix); ok && validName(name) && f.Type().IsRegular() {
-				if _, err := os.Lstat(c.metaPath(d.Name(), name)); errors.Is(err, fs.ErrNotExist) {
-					os.Remove(filepath.Join(c.dir, d.Name(), f.Name()))
-				}
-				continue
-			}
-			name, ok := strings.CutSuffix(f.Name(), metaSuffix)
-			if !ok || !validName(name) {
-				continue
-			}
-			sc, err := readSidecar(filepath.Join(c.dir, d.Name(), f.Name()))
-			if err != nil {
-				// load starts such an entry afresh; until then its data
-				// file is of no use and counts nothing.
-				os.Remove(filepath.Join(c.dir, d.Name(), name+dataSuffix))
-				continue
-			}
-			c.mu.Lock()
-			u := c.use(d.Name() + "/" + name)
-			u.bytes = sc.bytes()
-			u.lastUsed = sc.LastUsed
-			c.total += u.bytes
-			c.mu.Unlock()
+		name, ok := strings.CutSuffix(f.Name(), metaSuffix)
+		if !ok || !validName(name) {
+			return
 		}
-	}
+		sc, err := readSidecar(filepath.Join(c.dir, folder, f.Name()))
+		if err != nil {
+			// load starts such an entry afresh; until then its data
+			// file is of no use and counts nothing.
+			os.Remove(filepath.Join(c.dir, folder, name+dataSuffix))
+			return
+		}
+		c.mu.Lock()
+		u := c.use(folder + "/" + name)
+		u.bytes = sc.bytes()
+		u.lastUsed = sc.LastUsed
+		c.total += u.bytes
+		c.mu.Unlock()
+	})
 }
 
 // bytes is the chunk bytes a sidecar records.
