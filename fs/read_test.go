@@ -156,7 +156,7 @@ func TestRandomPread(t *testing.T) {
 				fd = direct
 			}
 			buf := make([]byte, n)
-			got, err := syscall.Pread(fd, buf, off)
+			got, err := preadRetry(fd, buf, off)
 			if err != nil {
 				t.Fatalf("%s: pread(%d bytes at %d, direct=%v): %v", name, n, off, fd == direct, err)
 			}

@@ -277,7 +277,7 @@ func TestStackRandomPread(t *testing.T) {
 			fd = direct
 		}
 		buf := make([]byte, n)
-		got, err := syscall.Pread(fd, buf, off)
+		got, err := preadRetry(fd, buf, off)
 		if err != nil {
 			t.Fatalf("pread(%d bytes at %d, direct=%v): %v", n, off, fd == direct, err)
 		}
