@@ -80,21 +80,5 @@ func runAndReport(cfg config) error {
 // updateReport replaces the section of this size between its markers in
 // the report, or appends it.
 func updateReport(path string, size int64, section string) error {
-	begin := fmt.Sprintf("<!-- bench size=%d begin -->", size)
-	end := fmt.Sprintf("<!-- bench size=%d end -->", size)
-	old, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	s := string(old)
-	block := begin + "\n" + section + end
-	if i, j := strings.Index(s, begin), strings.Index(s, end); i >= 0 && j > i {
-		s = s[:i] + block + s[j+len(end):]
-	} else {
-		if s != "" && !strings.HasSuffix(s, "\n\n") {
-			s += "\n"
-		}
-		s += block + "\n"
-	}
-	return os.WriteFile(path, []byte(s), 0o644)
+	return replaceSection(path, fmt.Sprintf("<!-- bench size=%d begin -->", size), fmt.Sprintf("<!-- bench size=%d end -->", size), section)
 }
