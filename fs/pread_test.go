@@ -17,3 +17,15 @@ func preadRetry(fd int, p []byte, off int64) (int, error) {
 		}
 	}
 }
+
+// retryEINTR runs op again while it fails with EINTR: a lookup on the way
+// to the refused write may be interrupted by a signal too.
+func retryEINTR(op func() error) func() error {
+	return func() error {
+		for {
+			if err := op(); !errors.Is(err, syscall.EINTR) {
+				return err
+			}
+		}
+	}
+}

@@ -55,7 +55,7 @@ func writeOps(mnt, dir, file, empty string) map[string]func() error {
 	}
 	now := time.Now()
 	base := filepath.Base(file)
-	return map[string]func() error{
+	ops := map[string]func() error{
 		"open O_WRONLY":         openFlags(file, os.O_WRONLY),
 		"open O_RDWR":           openFlags(file, os.O_RDWR),
 		"open O_TRUNC":          openFlags(file, os.O_RDONLY|os.O_TRUNC),
@@ -87,4 +87,8 @@ func writeOps(mnt, dir, file, empty string) map[string]func() error {
 		"removexattr folder":    func() error { return syscall.Removexattr(dir, "user.azaion") },
 		"access W_OK":           func() error { return syscall.Access(file, 2) },
 	}
+	for name, op := range ops {
+		ops[name] = retryEINTR(op)
+	}
+	return ops
 }
