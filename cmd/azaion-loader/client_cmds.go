@@ -38,19 +38,14 @@ Flags:
 func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fset := flag.NewFlagSet("login", flag.ContinueOnError)
 	addr := clientFlags(fset)
-	email := fset.String("email", "", "account email (AZAION_EMAIL)")
-	pwFile := fset.String("password-file", "", "file holding the password (else AZAION_PASSWORD, else a prompt)")
+	creds := credentialFlags(fset)
 	if err := parseClientFlags(fset, loginUsage, stderr, args); err != nil {
 		return err
 	}
 	if fset.NArg() > 0 {
 		return usageError{fmt.Errorf("login: unexpected argument %q", fset.Arg(0))}
 	}
-	pw, err := readFileSecret(*pwFile)
-	if err != nil {
-		return err
-	}
-	e, p, err := credentialsFrom(*email, pw, stdin, stderr)
+	e, p, err := creds(stdin, stderr)
 	if err != nil {
 		return err
 	}
@@ -223,8 +218,7 @@ type unlockState struct {
 func runUnlock(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fset := flag.NewFlagSet("unlock", flag.ContinueOnError)
 	addr := clientFlags(fset)
-	email := fset.String("email", "", "account email (AZAION_EMAIL)")
-	pwFile := fset.String("password-file", "", "file holding the password (else AZAION_PASSWORD, else a prompt)")
+	creds := credentialFlags(fset)
 	noWait := fset.Bool("no-wait", false, "return once started")
 	timeout := fset.Duration("timeout", 30*time.Minute, "give up waiting after this long")
 	if err := parseClientFlags(fset, unlockUsage, stderr, args); err != nil {
@@ -233,11 +227,7 @@ func runUnlock(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if fset.NArg() > 0 {
 		return usageError{fmt.Errorf("unlock: unexpected argument %q", fset.Arg(0))}
 	}
-	pw, err := readFileSecret(*pwFile)
-	if err != nil {
-		return err
-	}
-	e, p, err := credentialsFrom(*email, pw, stdin, stderr)
+	e, p, err := creds(stdin, stderr)
 	if err != nil {
 		return err
 	}
@@ -352,4 +342,19 @@ func interspersed(args []string, valued ...string) []string {
 		pos = append(pos, a)
 	}
 	return append(append(flags, "--"), pos...)
+}
+
+// credentialFlags declares --email and --password-file on fset; the func it
+// returns resolves them after parsing (then AZAION_EMAIL and
+// AZAION_PASSWORD, then a prompt on a terminal).
+func credentialFlags(fset *flag.FlagSet) func(stdin io.Reader, stderr io.Writer) (email, password string, err error) {
+	email := fset.String("email", "", "account email (AZAION_EMAIL)")
+	pwFile := fset.String("password-file", "", "file holding the password (else AZAION_PASSWORD, else a prompt)")
+	return func(stdin io.Reader, stderr io.Writer) (string, string, error) {
+		pw, err := readFileSecret(*pwFile)
+		if err != nil {
+			return "", "", err
+		}
+		return credentialsFrom(*email, pw, stdin, stderr)
+	}
 }
