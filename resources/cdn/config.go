@@ -87,8 +87,13 @@ var backticked = regexp.MustCompile("`[^`]*`")
 // scrub drops the values yaml.v3 quotes in an error message, which could be
 // a secret typed in the wrong place.
 func scrub(msg string) string {
+	msg = unknownField.ReplaceAllString(msg, "an unknown key (name hidden)")
 	return backticked.ReplaceAllString(msg, "(value hidden)")
 }
+
+// unknownField is yaml's "field X not found in type T": a secret pasted on
+// a line of its own reads as a key, so the name is not repeated either.
+var unknownField = regexp.MustCompile(`field .* not found in type \S+`)
 
 const redacted = "[redacted]"
 

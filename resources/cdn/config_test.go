@@ -49,7 +49,7 @@ func TestParseConfigBad(t *testing.T) {
 		{"host: http://h\nbucket: Bad_Bucket\ndownloader_access_key: d\ndownloader_access_secret: S3CRET\n", `cdn: bad config: bucket "Bad_Bucket" is not a valid S3 bucket name`},
 		{"host: http://h\ndownloader_access_key: d\n", "cdn: bad config: downloader_access_key and downloader_access_secret are required"},
 		{"host: http://h\ndownloader_access_key: d\ndownloader_access_secret: S3CRET\nuploader_access_key: u\n", "cdn: bad config: uploader_access_key and uploader_access_secret go together"},
-		{"host: http://h\ndownloader_access_key: d\ndownloader_access_secret: S3CRET\nsecret_key: S3CRET\n", "cdn: bad config: cdn.yaml: yaml: unmarshal errors:\n  line 4: field secret_key not found in type cdn.Config"},
+		{"host: http://h\ndownloader_access_key: d\ndownloader_access_secret: S3CRET\nsecret_key: S3CRET\n", "cdn: bad config: cdn.yaml: yaml: unmarshal errors:\n  line 4: an unknown key (name hidden)"},
 		{"host: http://h\ndownloader_access_secret: [S3CRET, x]\n", "cdn: bad config: cdn.yaml: yaml: unmarshal errors:\n  line 2: cannot unmarshal !!seq into string"},
 		{"host: http://h\ndownloader_access_secret: !!int S3CRET\n", "cdn: bad config: cdn.yaml: yaml: cannot decode !!str (value hidden) as a !!int"},
 		{"S3CRET\n", "cdn: bad config: cdn.yaml: yaml: unmarshal errors:\n  line 1: cannot unmarshal !!str (value hidden) into cdn.Config"},
