@@ -9,6 +9,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+
+	"github.com/azaion/loader/resources/aescbc"
 )
 
 // BlockSize is the AES block size; the envelope is made of such blocks.
@@ -85,12 +87,12 @@ func DecryptKey(key, c []byte) ([]byte, error) {
 	if len(c) < 2*BlockSize || len(c)%BlockSize != 0 {
 		return nil, fmt.Errorf("%w: ciphertext of %d bytes", ErrDecrypt, len(c))
 	}
-	block, err := aes.NewCipher(key)
+	block, err := aescbc.NewCipher(key)
 	if err != nil {
 		return nil, fmt.Errorf("decrypt: %w", err)
 	}
 	out := make([]byte, len(c)-BlockSize)
-	cipher.NewCBCDecrypter(block, c[:BlockSize]).CryptBlocks(out, c[BlockSize:])
+	aescbc.NewCBCDecrypter(block, c[:BlockSize]).CryptBlocks(out, c[BlockSize:])
 	pad, err := padLen(out[len(out)-BlockSize:])
 	if err != nil {
 		return nil, err

@@ -2,12 +2,13 @@ package resources
 
 import (
 	"context"
-	"crypto/aes"
 	"crypto/cipher"
 	"fmt"
 	"io"
 	"runtime"
 	"sync"
+
+	"github.com/azaion/loader/resources/aescbc"
 )
 
 // BigPart is a big part's ciphertext, read at any offset. Implementations are
@@ -21,7 +22,7 @@ type BigPart interface {
 // blocks that cover the range plus the one before it. It is safe for parallel
 // calls and never retains the caller's buffer.
 type Reader struct {
-	block     cipher.Block
+	block     *aescbc.Block
 	small     []byte
 	big       BigPart
 	cipherLen int64
@@ -33,7 +34,7 @@ type Reader struct {
 // split ciphertext, reads its last two blocks to learn the padding, and
 // returns a Reader over the plaintext.
 func NewReader(ctx context.Context, key []byte, small []byte, big BigPart, bigLen int64) (*Reader, error) {
-	block, err := aes.NewCipher(key)
+	block, err := aescbc.NewCipher(key)
 	if err != nil {
 		return nil, fmt.Errorf("reader: %w", err)
 	}
@@ -50,7 +51,7 @@ func NewReader(ctx context.Context, key []byte, small []byte, big BigPart, bigLe
 		return nil, err
 	}
 	last := make([]byte, BlockSize)
-	cipher.NewCBCDecrypter(block, tail[:BlockSize]).CryptBlocks(last, tail[BlockSize:])
+	aescbc.NewCBCDecrypter(block, tail[:BlockSize]).CryptBlocks(last, tail[BlockSize:])
 	pad, err := padLen(last)
 	if err != nil {
 		return nil, err
@@ -63,7 +64,7 @@ func NewReader(ctx context.Context, key []byte, small []byte, big BigPart, bigLe
 // NewReaderSize is NewReader for a version whose plaintext size is already
 // known (from an earlier NewReader), so that opening it reads nothing.
 func NewReaderSize(key []byte, small []byte, big BigPart, bigLen, size int64) (*Reader, error) {
-	block, err := aes.NewCipher(key)
+	block, err := aescbc.NewCipher(key)
 	if err != nil {
 		return nil, fmt.Errorf("reader: %w", err)
 	}
@@ -173,7 +174,7 @@ func (r *Reader) decryptTo(dst, buf []byte) {
 	body := len(buf) - BlockSize
 	segs := min(runtime.GOMAXPROCS(0), body/parallelMin)
 	if segs <= 1 {
-		cipher.NewCBCDecrypter(r.block, buf[:BlockSize]).CryptBlocks(dst, buf[BlockSize:])
+		aescbc.NewCBCDecrypter(r.block, buf[:BlockSize]).CryptBlocks(dst, buf[BlockSize:])
 		return
 	}
 	step := (body / segs) &^ (BlockSize - 1)
@@ -181,7 +182,7 @@ func (r *Reader) decryptTo(dst, buf []byte) {
 	// the ciphertext block that the segment before it overwrites.
 	ds := make([]cipher.BlockMode, segs)
 	for s := range ds {
-		ds[s] = cipher.NewCBCDecrypter(r.block, buf[s*step:s*step+BlockSize])
+		ds[s] = aescbc.NewCBCDecrypter(r.block, buf[s*step:s*step+BlockSize])
 	}
 	var wg sync.WaitGroup
 	for s, d := range ds {

@@ -1,0 +1,136 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// One round on the eight blocks in X0-X7 with the round key at off(AX).
+#define ROUND8(off) \
+	MOVOU off(AX), X8 \
+	AESDEC X8, X0 \
+	AESDEC X8, X1 \
+	AESDEC X8, X2 \
+	AESDEC X8, X3 \
+	AESDEC X8, X4 \
+	AESDEC X8, X5 \
+	AESDEC X8, X6 \
+	AESDEC X8, X7
+
+#define ROUND1(off) \
+	MOVOU off(AX), X8 \
+	AESDEC X8, X0
+
+// func decryptCBC(k *decKeys, iv *[BlockSize]byte, dst, src *byte, n int)
+TEXT ·decryptCBC(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), AX
+	MOVQ iv+8(FP), BX
+	MOVQ dst+16(FP), DI
+	MOVQ src+24(FP), SI
+	MOVQ n+32(FP), CX
+	MOVOU (BX), X9 // the ciphertext block before the next one
+
+loop8:
+	CMPQ CX, $8
+	JB   loop1
+	MOVOU 0(SI), X0
+	MOVOU 16(SI), X1
+	MOVOU 32(SI), X2
+	MOVOU 48(SI), X3
+	MOVOU 64(SI), X4
+	MOVOU 80(SI), X5
+	MOVOU 96(SI), X6
+	MOVOU 112(SI), X7
+	MOVOU 0(AX), X8
+	PXOR  X8, X0
+	PXOR  X8, X1
+	PXOR  X8, X2
+	PXOR  X8, X3
+	PXOR  X8, X4
+	PXOR  X8, X5
+	PXOR  X8, X6
+	PXOR  X8, X7
+	ROUND8(16)
+	ROUND8(32)
+	ROUND8(48)
+	ROUND8(64)
+	ROUND8(80)
+	ROUND8(96)
+	ROUND8(112)
+	ROUND8(128)
+	ROUND8(144)
+	ROUND8(160)
+	ROUND8(176)
+	ROUND8(192)
+	ROUND8(208)
+	MOVOU 224(AX), X8
+	AESDECLAST X8, X0
+	AESDECLAST X8, X1
+	AESDECLAST X8, X2
+	AESDECLAST X8, X3
+	AESDECLAST X8, X4
+	AESDECLAST X8, X5
+	AESDECLAST X8, X6
+	AESDECLAST X8, X7
+
+	// Every load from src comes before the first store to dst, so that
+	// dst may be src itself.
+	PXOR  X9, X0
+	MOVOU 0(SI), X10
+	PXOR  X10, X1
+	MOVOU 16(SI), X11
+	PXOR  X11, X2
+	MOVOU 32(SI), X12
+	PXOR  X12, X3
+	MOVOU 48(SI), X13
+	PXOR  X13, X4
+	MOVOU 64(SI), X14
+	PXOR  X14, X5
+	MOVOU 80(SI), X15
+	PXOR  X15, X6
+	MOVOU 96(SI), X10
+	PXOR  X10, X7
+	MOVOU 112(SI), X9
+	MOVOU X0, 0(DI)
+	MOVOU X1, 16(DI)
+	MOVOU X2, 32(DI)
+	MOVOU X3, 48(DI)
+	MOVOU X4, 64(DI)
+	MOVOU X5, 80(DI)
+	MOVOU X6, 96(DI)
+	MOVOU X7, 112(DI)
+	ADDQ  $128, SI
+	ADDQ  $128, DI
+	SUBQ  $8, CX
+	JMP   loop8
+
+loop1:
+	TESTQ CX, CX
+	JZ    done
+	MOVOU 0(SI), X0
+	MOVOU X0, X10
+	MOVOU 0(AX), X8
+	PXOR  X8, X0
+	ROUND1(16)
+	ROUND1(32)
+	ROUND1(48)
+	ROUND1(64)
+	ROUND1(80)
+	ROUND1(96)
+	ROUND1(112)
+	ROUND1(128)
+	ROUND1(144)
+	ROUND1(160)
+	ROUND1(176)
+	ROUND1(192)
+	ROUND1(208)
+	MOVOU 224(AX), X8
+	AESDECLAST X8, X0
+	PXOR  X9, X0
+	MOVOU X10, X9
+	MOVOU X0, 0(DI)
+	ADDQ  $16, SI
+	ADDQ  $16, DI
+	DECQ  CX
+	JMP   loop1
+
+done:
+	MOVOU X9, (BX)
+	RET

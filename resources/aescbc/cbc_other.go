@@ -1,0 +1,9 @@
+//go:build !amd64 || purego
+
+package aescbc
+
+const fast = false
+
+func decryptCBC(k *decKeys, iv *[BlockSize]byte, dst, src *byte, n int) {
+	panic("aescbc: no fast path on this platform")
+}
