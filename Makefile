@@ -31,7 +31,8 @@ test: lint
 # least a minute); `make fuzz-smoke` runs each briefly, for CI.
 FUZZ_TARGETS = ./resources:FuzzDecrypt ./resources:FuzzDecryptReader \
 	./resources:FuzzReaderVsWhole ./resources:FuzzSplit ./resources:FuzzValidName \
-	./resources/cdn:FuzzParseConfig ./resources/api:FuzzClaims
+	./resources/cdn:FuzzParseConfig ./resources/api:FuzzClaims \
+	./resources/aescbc:FuzzMatchesCryptoCipher
 FUZZTIME ?= 1m
 
 fuzz:
