@@ -105,6 +105,8 @@ func (r *results) markdown(cfg config, loadBefore, loadAfter string) string {
 	l, u := r.med("load")/r.med("go.decrypt"), r.med("upload")/r.med("go.encrypt")
 	w("| P7 | `/load` throughput | %s | Go CBC decrypt, one core: %s | %.2f× | report, ≥ 0.7× | %s |", r.fig("load", gbs), r.fig("go.decrypt", gbs), l, verdict(l >= 0.7))
 	w("| P7 | `/upload` throughput | %s | Go CBC encrypt, one core: %s | %.2f× | report, ≥ 0.7× | %s |", r.fig("upload", gbs), r.fig("go.encrypt", gbs), u, verdict(u >= 0.7))
+	w("| P7 | the loader's CBC decrypt alone (`resources/aescbc`), one core | %s | Go CBC decrypt, one core: %s | %.2f× | report | |",
+		r.fig("aescbc.decrypt", gbs), r.fig("go.decrypt", gbs), r.med("aescbc.decrypt")/r.med("go.decrypt"))
 	if r.has("rclone.off.p1") {
 		w("")
 		w("P8, rclone crypt mounts over the same MinIO (`rclone mount --read-only`, its other options at their defaults), the same file, the same cache states:")
