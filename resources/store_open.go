@@ -63,6 +63,15 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 		obj, err := sess.cdn.Stat(statCtx, folder, name)
 		stated <- stat{obj: obj, err: err}
 	}()
+	// The first chunk too, unless it is on disk: most readers start at
+	// offset 0 (a header), and their first read then waits for no GET of
+	// its own. Unpinned, since the ETag is not known yet; kept only when
+	// it matches the tail's.
+	var head *headFetch
+	if first && !(cached && meta.Present > 0 && s.cache.Has(folder, name, 0)) {
+		head = startHead(ctx, sess.cdn, folder, name, s.cache.ChunkSize())
+		defer func() { head.drop() }()
+	}
 	small, err := s.get(ctx, sess, folder, name+".small")
 	if err != nil {
 		if !errors.Is(err, ErrUpstream) || !cached {
@@ -85,6 +94,8 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 	case cached && meta.Version.SmallHash == v.SmallHash && !errors.Is(err, context.Canceled):
 		s.log.Warn("CDN stat failed, opening the cached version", "folder", folder, "name", name, "err", err)
 		v = meta.Version
+		head.drop() // from a CDN that failed, and of no known version
+		head = nil
 	default:
 		return nil, fmt.Errorf("open %s/%s: %w", folder, name, cdnError(err))
 	}
@@ -102,6 +113,8 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 	if err != nil {
 		return nil, fmt.Errorf("open %s/%s: %w", folder, name, err)
 	}
+	head.seed(part, v)
+	head = nil // the seeding owns it now
 	s.markOpened(folder, name)
 	r, err := NewReaderSize(s.key, small, part, v.BigLen, size)
 	if err != nil {
@@ -180,4 +193,71 @@ func (o *cdnOrigin) ReadAt(ctx context.Context, p []byte, off int64) (int, error
 		return n, cdnError(err)
 	}
 	return n, nil
+}
+
+// headFetch is an open's GET of the big part's first chunk, made beside
+// the small part and the tail.
+type headFetch struct {
+	cancel context.CancelFunc
+	done   chan headResult // buffered: the GET never waits for a reader
+}
+
+type headResult struct {
+	obj cdn.Object
+	buf []byte
+	err error
+}
+
+// startHead starts the GET of folder/name's first n bytes. It is detached
+// from ctx, since its chunk may be handed to the cache after the open
+// returns, and bounded by the CDN client's RangeTimeout.
+func startHead(ctx context.Context, c *cdn.Client, folder, name string, n int64) *headFetch {
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	h := &headFetch{cancel: cancel, done: make(chan headResult, 1)}
+	go func() {
+		buf := make([]byte, n)
+		obj, got, err := c.Head(hctx, folder, name, buf)
+		h.done <- headResult{obj: obj, buf: buf[:got], err: err}
+	}()
+	return h
+}
+
+// drop gives up the GET, for an open that failed: the goroutine ends as
+// soon as its request does, and the buffer goes with it.
+func (h *headFetch) drop() {
+	if h != nil {
+		h.cancel()
+	}
+}
+
+// seed hands the first chunk to part when it comes from version v, at
+// once or, while the GET is still on its way, through a flight that the
+// first read waits for instead of a GET of its own. A chunk of another
+// version is dropped, and the cache fetches it pinned.
+func (h *headFetch) seed(part *cache.Part, v cache.Version) {
+	if h == nil {
+		return
+	}
+	deliver := part.Seed(context.Background(), 0)
+	if deliver == nil {
+		h.cancel()
+		return
+	}
+	match := func(r headResult) []byte {
+		if r.err != nil || r.obj.ETag != v.ETag || r.obj.Size != v.BigLen {
+			return nil
+		}
+		return r.buf
+	}
+	select {
+	case r := <-h.done:
+		h.cancel()
+		deliver(match(r))
+	default:
+		go func() {
+			r := <-h.done
+			h.cancel()
+			deliver(match(r))
+		}()
+	}
 }

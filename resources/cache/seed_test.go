@@ -1,0 +1,134 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSeedServesAndStores: a chunk delivered through Seed is what a reader
+// waiting for it gets, is kept on disk with its CRC (a fresh Cache on the
+// same directory reads it without the origin) and counts as fetched; the
+// origin is never asked for it.
+func TestSeedServesAndStores(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, dir)
+	r := newResource(3*cs + 100)
+	o := &memOrigin{data: r.big}
+	p := part(t, c, r, o)
+	deliver := p.Seed(context.Background(), 0)
+	if deliver == nil {
+		t.Fatal("Seed of a missing chunk returned nil")
+	}
+	if again := p.Seed(context.Background(), 0); again != nil {
+		t.Fatal("a second Seed of a chunk being seeded did not return nil")
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b := make([]byte, 100)
+		if _, err := p.ReadAt(context.Background(), b, 50); err != nil {
+			t.Error(err)
+		}
+		got <- b
+	}()
+	select {
+	case <-got:
+		t.Fatal("a read of a chunk being seeded did not wait for it")
+	case <-time.After(50 * time.Millisecond):
+	}
+	deliver(slices.Clone(r.big[:cs]))
+	if b := <-got; !bytes.Equal(b, r.big[50:150]) {
+		t.Fatal("the read waiting for the seeded chunk got other bytes")
+	}
+	if n := o.calls.Load(); n != 0 {
+		t.Fatalf("the origin was asked %d times for a seeded chunk", n)
+	}
+	if s := p.Stats(); s.OriginBytes != cs {
+		t.Fatalf("origin bytes %d, want %d", s.OriginBytes, cs)
+	}
+	if on, _ := p.Present(); on != 1 || !c.Has("models", "yolo.onnx", 0) || c.Has("models", "yolo.onnx", 1) {
+		t.Fatalf("%d chunks on disk, Has(0) %v, Has(1) %v; want chunk 0 only", on, c.Has("models", "yolo.onnx", 0), c.Has("models", "yolo.onnx", 1))
+	}
+	if p.Seed(context.Background(), 0) != nil {
+		t.Fatal("Seed of a chunk on disk did not return nil")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c2 := open(t, dir)
+	if !c2.Has("models", "yolo.onnx", 0) {
+		t.Fatal("a fresh Cache does not see the seeded chunk in the sidecar")
+	}
+	o2 := &memOrigin{data: r.big}
+	p2 := part(t, c2, r, o2)
+	b := make([]byte, cs)
+	if _, err := p2.ReadAt(context.Background(), b, 0); err != nil || !bytes.Equal(b, r.big[:cs]) {
+		t.Fatalf("read of the seeded chunk from disk: %v", err)
+	}
+	if n := o2.calls.Load(); n != 0 {
+		t.Fatalf("the origin was asked %d times for a chunk on disk", n)
+	}
+}
+
+// TestSeedNothingFetchesFromOrigin: deliver(nil), or bytes of the wrong
+// length, makes the cache fetch the chunk itself, and the waiting reader
+// gets the origin's bytes.
+func TestSeedNothingFetchesFromOrigin(t *testing.T) {
+	for _, bad := range [][]byte{nil, make([]byte, 10)} {
+		c := open(t, t.TempDir())
+		r := newResource(2*cs + 7)
+		o := &memOrigin{data: r.big}
+		p := part(t, c, r, o)
+		deliver := p.Seed(context.Background(), 2)
+		go deliver(bad)
+		b := make([]byte, 7)
+		if _, err := p.ReadAt(context.Background(), b, 2*cs); err != nil || !bytes.Equal(b, r.big[2*cs:]) {
+			t.Fatalf("read of the last chunk: %v, %x", err, b)
+		}
+		if got := o.fetched(); !slices.Equal(got, []int64{2 * cs}) {
+			t.Fatalf("fetched %v, want the last chunk once", got)
+		}
+	}
+}
+
+// TestSeedWithoutDisk: an entry that keeps nothing on disk shares the
+// seeded chunk with the reader waiting for it, and a later read fetches it.
+func TestSeedWithoutDisk(t *testing.T) {
+	c := open(t, t.TempDir())
+	r := newResource(2 * cs)
+	o := &memOrigin{data: r.big}
+	long := strings.Repeat("m", maxFileName-len(metaSuffix)+1)
+	p, err := c.Part("models", long, r.v, r.small, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver := p.Seed(context.Background(), 0)
+	if deliver == nil {
+		t.Fatal("Seed on an entry without disk returned nil")
+	}
+	done := make(chan error, 1)
+	b := make([]byte, cs)
+	go func() {
+		_, err := p.ReadAt(context.Background(), b, 0)
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	deliver(slices.Clone(r.big[:cs]))
+	if err := <-done; err != nil || !bytes.Equal(b, r.big[:cs]) {
+		t.Fatalf("read waiting for the seed: %v", err)
+	}
+	if n := o.calls.Load(); n != 0 {
+		t.Fatalf("the origin was asked %d times", n)
+	}
+	again := p.Seed(context.Background(), 0)
+	if again == nil {
+		t.Fatal("an entry without disk refused a second Seed of a chunk it does not keep")
+	}
+	again(slices.Clone(r.big[:cs]))
+	if p.Seed(context.Background(), 2) != nil || p.Seed(context.Background(), -1) != nil {
+		t.Fatal("Seed past the end returned a deliver")
+	}
+}
