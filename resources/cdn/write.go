@@ -77,7 +77,13 @@ func (c *Client) putMultipart(ctx context.Context, bucket, key string, first []b
 		parts []types.CompletedPart
 		wg    sync.WaitGroup
 		slots = make(chan struct{}, partsInFlight)
-		size  int64
+		// free hands the buffer of a part that is stored to the next part
+		// to read: the reader fills one while partsInFlight are sent, so an
+		// upload makes partsInFlight+1 buffers in all instead of one per
+		// part (8 MiB made and cleared for every 8 MiB uploaded, and the GC
+		// work of it under serve's memory limit).
+		free = make(chan []byte, partsInFlight+1)
+		size int64
 	)
 	buf, num, last := first, int32(1), false
 	for {
@@ -92,20 +98,31 @@ func (c *Client) putMultipart(ctx context.Context, bucket, key string, first []b
 		wg.Add(1)
 		go func(num int32, data []byte) {
 			defer wg.Done()
-			defer func() { <-slots }()
 			etag, err := c.uploadPart(ctx, bucket, key, id, num, data)
 			if err != nil {
+				// The buffer is not handed on: a failed request's body
+				// may still be read by the transport after it returns.
+				<-slots
 				stop(err)
 				return
 			}
 			mu.Lock()
 			parts = append(parts, types.CompletedPart{ETag: &etag, PartNumber: aws.Int32(num)})
 			mu.Unlock()
+			// Before the slot, so that the reader never makes a buffer
+			// while one is on its way back.
+			free <- data[:cap(data)]
+			<-slots
 		}(num, buf)
 		if last {
 			break
 		}
-		next := make([]byte, c.opt.PartSize)
+		var next []byte
+		select {
+		case next = <-free:
+		default:
+			next = make([]byte, c.opt.PartSize)
+		}
 		n, rerr := io.ReadFull(r, next)
 		if errors.Is(rerr, io.EOF) {
 			break
