@@ -28,6 +28,7 @@ type entry struct {
 	mu       sync.Mutex
 	crcs     map[int64]uint32  // chunks on disk → CRC32C
 	flights  map[int64]*flight // chunks being fetched
+	streams  []*stream         // streamed runs that can go on (stream.go)
 	disk     bool              // the files are ours to read and write
 	dirty    int               // chunks recorded since the last sidecar write
 	timer    *time.Timer

@@ -96,7 +96,7 @@ func (p *Part) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 		// Start the fetches of the next few missing chunks too, so that a
 		// large read waits for about one round trip, not one per chunk.
 		for ; ahead <= min(last, i+fetchAhead); ahead++ {
-			if f := p.fetchRange(ctx, ahead, ahead, 0)[ahead]; f != nil {
+			if f := p.fetchRange(ctx, ahead, ahead, 0, false)[ahead]; f != nil {
 				if fetching == nil {
 					fetching = map[int64]*flight{}
 				}
@@ -139,7 +139,7 @@ func (p *Part) Warm(ctx context.Context, off, n, ahead int64) {
 		return
 	}
 	end := min(off+n, e.v.BigLen)
-	p.fetchRange(ctx, off/e.chunk, (end-1)/e.chunk, (max(ahead, 0)+e.chunk-1)/e.chunk)
+	p.fetchRange(ctx, off/e.chunk, (end-1)/e.chunk, (max(ahead, 0)+e.chunk-1)/e.chunk, true)
 }
 
 // runMax is how many chunks one ranged read of the origin fetches at most:
@@ -174,9 +174,16 @@ func (f *flight) wait(ctx context.Context, use func([]byte)) error {
 // A run that starts in lo..hi may go on up to spec chunks past hi; past hi
 // a run starts only when it is whole (runMax chunks, or up to the end), and
 // only when the entry keeps chunks on disk.
-func (p *Part) fetchRange(ctx context.Context, lo, hi, spec int64) map[int64]*flight {
+//
+// With an origin that streams (a Streamer), each run is one streamed read
+// whose chunks are published one by one as they arrive; a run started for
+// a sequential reader (long) asks the origin for everything to the end of
+// the big part and is extended by later calls that want the chunk where it
+// stands, so that a sequential read is one GET kept just ahead of it.
+func (p *Part) fetchRange(ctx context.Context, lo, hi, spec int64, long bool) map[int64]*flight {
 	e := p.e
 	out := map[int64]*flight{}
+	st, streams := p.origin.(Streamer)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.disk {
@@ -190,6 +197,17 @@ func (p *Part) fetchRange(ctx context.Context, lo, hi, spec int64) map[int64]*fl
 		_, ok := e.crcs[i]
 		return !ok || !e.disk
 	}
+	if e.flights == nil {
+		e.flights = map[int64]*flight{}
+	}
+	add := func(i int64) *flight {
+		f := &flight{done: make(chan struct{})}
+		e.flights[i] = f
+		if i <= hi {
+			out[i] = f
+		}
+		return f
+	}
 	for i := lo; i <= end; {
 		if f := e.flights[i]; f != nil {
 			if i <= hi {
@@ -202,26 +220,39 @@ func (p *Part) fetchRange(ctx context.Context, lo, hi, spec int64) map[int64]*fl
 			i++
 			continue
 		}
+		if s := e.streamAt(i); streams && s != nil {
+			for ; i <= end && i < s.end && missing(i); i++ {
+				s.queue = append(s.queue, add(i))
+			}
+			s.want = i
+			s.wake()
+			continue
+		}
+		limit := int64(runMax)
+		if streams && long {
+			limit = e.chunks // bounded by end
+		}
 		j := i + 1
-		for j <= end && j-i < runMax && missing(j) {
+		for j <= end && j-i < limit && missing(j) {
 			j++
 		}
 		if i > hi && j-i < runMax && j < e.chunks {
 			break
 		}
-		if e.flights == nil {
-			e.flights = map[int64]*flight{}
-		}
 		run := make([]*flight, j-i)
 		for k := range run {
-			f := &flight{done: make(chan struct{})}
-			run[k] = f
-			e.flights[i+int64(k)] = f
-			if i+int64(k) <= hi {
-				out[i+int64(k)] = f
-			}
+			run[k] = add(i + int64(k))
 		}
-		go p.fetchRun(ctx, i, run)
+		if streams {
+			s := &stream{end: j, next: i, want: j, queue: run, more: make(chan struct{}, 1)}
+			if long {
+				s.end = e.chunks
+			}
+			e.streams = append(e.streams, s)
+			go p.fetchStream(ctx, st, s)
+		} else {
+			go p.fetchRun(ctx, i, run)
+		}
 		i = j
 	}
 	return out
@@ -269,7 +300,7 @@ func (p *Part) chunk(ctx context.Context, i int64, use func([]byte)) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if f := p.fetchRange(ctx, i, i, 0)[i]; f != nil {
+		if f := p.fetchRange(ctx, i, i, 0, false)[i]; f != nil {
 			return f.wait(ctx, use)
 		}
 	}
@@ -336,16 +367,16 @@ func (e *entry) readChunk(i int64, crc uint32, buf []byte) bool {
 	return false
 }
 
-// store writes chunk i to the data file and records its CRC. A disk error,
-// or no room under the size bound, leaves the chunk unrecorded: the read is
-// served anyway.
-func (e *entry) store(i int64, buf []byte) {
+// store writes chunk i to the data file and records its CRC, and reports
+// whether it did. A disk error, or no room under the size bound, leaves the
+// chunk unrecorded: the read is served anyway.
+func (e *entry) store(i int64, buf []byte) bool {
 	if !e.onDisk() {
-		return
+		return false
 	}
 	n := int64(len(buf))
 	if !e.c.reserve(e.key, e.gen, n) {
-		return
+		return false
 	}
 	// O_WRONLY without O_CREATE: a file removed meanwhile is not brought back.
 	f, err := os.OpenFile(e.data, os.O_WRONLY, 0)
@@ -358,9 +389,11 @@ func (e *entry) store(i int64, buf []byte) {
 	if err != nil {
 		e.c.addBytes(e.key, e.gen, -n)
 		e.diskError("write chunk", err)
-		return
+		return false
 	}
 	if !e.record(i, crc32.Checksum(buf, castagnoli)) {
 		e.c.addBytes(e.key, e.gen, -n)
+		return false
 	}
+	return true
 }

@@ -1,0 +1,169 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+)
+
+// Streamer is an Origin that can also read a long range as it arrives
+// (the CDN's one ranged GET, read as the chunks are wanted). The cache
+// uses it, when the origin has it, to publish each chunk of a run as soon
+// as its bytes are in, and to keep one GET going ahead of a sequential
+// reader instead of one GET per run: an object store takes about as long
+// to start a request as to send several MiB.
+type Streamer interface {
+	// Stream returns the bytes [off, off+n), ending with io.EOF; ctx
+	// bounds the whole read, and Close ends it early.
+	Stream(ctx context.Context, off, n int64) (io.ReadCloser, error)
+}
+
+// streamIdle is how long a stream whose chunks are all fetched waits for a
+// reader to want the next before it ends its GET.
+const streamIdle = 2 * time.Second
+
+// stream is one streamed run of chunks: the origin's bytes from chunk next
+// up to end are being read, and the chunks next..want-1 are wanted, their
+// flights in queue. Its fields are under the entry's lock.
+type stream struct {
+	end, next, want int64
+	queue           []*flight
+	more            chan struct{} // a send when want grows
+}
+
+// wake tells the stream that want grew.
+func (s *stream) wake() {
+	select {
+	case s.more <- struct{}{}:
+	default:
+	}
+}
+
+// streamAt is the stream that chunk i would extend: one whose wanted
+// chunks end at i and whose GET goes on past it.
+func (e *entry) streamAt(i int64) *stream {
+	for _, s := range e.streams {
+		if s.want == i && i < s.end {
+			return s
+		}
+	}
+	return nil
+}
+
+// dropStream ends s: no call extends it any more, and the flights it was
+// to fill are returned. The caller holds e.mu.
+func (e *entry) dropStreamLocked(s *stream) []*flight {
+	e.streams = slices.DeleteFunc(e.streams, func(o *stream) bool { return o == s })
+	s.end = s.want
+	q := s.queue
+	s.queue = nil
+	return q
+}
+
+// fetchStream is the one shared fetch of the stream's chunks, in order,
+// each stored and its flight ended as soon as it has arrived. It runs on a
+// context detached from the reader that started it; each chunk must arrive
+// within FetchTimeout of the stream starting to read it (a stalled
+// origin fails every chunk the stream was to fill, and a later read tries
+// again), and the stream ends after streamIdle with nothing wanted.
+func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
+	e := p.e
+	e.c.begin(e.key)
+	active := true
+	defer func() {
+		if active {
+			e.c.end(e.key)
+		}
+	}()
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancel(nil)
+	off := s.next * e.chunk
+	body, err := st.Stream(ctx, off, min(s.end*e.chunk, e.v.BigLen)-off)
+	if err != nil {
+		err = fmt.Errorf("cache: fetch %s/%s from chunk %d: %w", e.folder, e.name, s.next, err)
+	} else {
+		defer body.Close()
+	}
+	idle := time.NewTimer(streamIdle)
+	idle.Stop()
+	for {
+		e.mu.Lock()
+		if s.next == s.want && err == nil {
+			// Nothing wanted: wait a little for a reader to want more,
+			// without holding the entry in use. (A wake may be stale: one
+			// sent while the stream was busy.)
+			e.c.end(e.key)
+			active = false
+			idle.Reset(streamIdle)
+			for s.next == s.want {
+				e.mu.Unlock()
+				timedOut := false
+				select {
+				case <-s.more:
+				case <-idle.C:
+					timedOut = true
+				}
+				e.mu.Lock()
+				if timedOut && s.next == s.want {
+					e.dropStreamLocked(s)
+					e.mu.Unlock()
+					return
+				}
+			}
+			idle.Stop()
+			e.c.begin(e.key)
+			active = true
+		}
+		if err != nil {
+			fail := e.dropStreamLocked(s)
+			e.mu.Unlock()
+			for k, f := range fail {
+				e.endFlight(s.next+int64(k), f, nil, err)
+			}
+			return
+		}
+		i, f := s.next, s.queue[0]
+		e.mu.Unlock()
+
+		buf := make([]byte, e.chunkLen(i))
+		t := time.AfterFunc(e.c.opt.FetchTimeout, func() {
+			cancel(fmt.Errorf("no whole chunk within %v: %w", e.c.opt.FetchTimeout, context.DeadlineExceeded))
+		})
+		n, rerr := io.ReadFull(body, buf)
+		t.Stop()
+		if rerr != nil {
+			if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+				rerr = fmt.Errorf("origin ended %d bytes early: %w", len(buf)-n, io.ErrUnexpectedEOF)
+			}
+			err = fmt.Errorf("cache: fetch %s/%s chunk %d: %w", e.folder, e.name, i, rerr)
+			continue
+		}
+		p.originBytes.Add(int64(n))
+		e.c.originBytes.Add(int64(n))
+		stored := e.store(i, buf)
+		e.mu.Lock()
+		s.next++
+		s.queue = s.queue[1:]
+		if !stored {
+			// A chunk not kept on disk is fetched again when read: go no
+			// further ahead of the readers than they asked already.
+			s.end = s.want
+		}
+		e.mu.Unlock()
+		e.endFlight(i, f, buf, nil)
+	}
+}
+
+// endFlight ends the fetch of chunk i with its bytes or an error.
+func (e *entry) endFlight(i int64, f *flight, buf []byte, err error) {
+	f.buf, f.err = buf, err
+	e.mu.Lock()
+	if e.flights[i] == f {
+		delete(e.flights, i)
+	}
+	e.mu.Unlock()
+	close(f.done)
+}
