@@ -164,15 +164,22 @@ func (f *file) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 		}
 		return nil, f.root.errno("read", f.folder, f.name, err)
 	}
-	n := copy(dest, *bp)
 	if on := f.root.opt.OnRead; on != nil {
-		on(n, time.Since(start), nil)
+		on(len(*bp), time.Since(start), nil)
 	}
-	readBufs.Put(bp)
 	f.mu.Lock()
 	if h.res.Version != f.cached {
 		f.cached = "" // an older handle filled pages with its version
 	}
 	f.mu.Unlock()
-	return fuse.ReadResultData(dest[:n]), 0
+	return pooledResult{bp}, 0
 }
+
+// pooledResult is a read's bytes in a buffer of readBufs, sent to the
+// kernel from there rather than copied into go-fuse's buffer first, and
+// handed back to the pool once sent.
+type pooledResult struct{ bp *[]byte }
+
+func (r pooledResult) Bytes([]byte) ([]byte, fuse.Status) { return *r.bp, fuse.OK }
+func (r pooledResult) Size() int                          { return len(*r.bp) }
+func (r pooledResult) Done()                              { readBufs.Put(r.bp) }
