@@ -1,10 +1,12 @@
 package control
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"time"
 
@@ -21,7 +23,7 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, h.maxUpload)
-	mr, err := r.MultipartReader()
+	mr, err := multipartReader(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "body must be multipart/form-data with a folder field and a file part")
 		return
@@ -84,6 +86,20 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// bodyBuffer is the read buffer under an upload's multipart reader.
+const bodyBuffer = 256 << 10
+
+// multipartReader is r.MultipartReader with a larger buffer under it:
+// mime/multipart reads its source 4 KiB at a time, which made an upload one
+// read system call (and one read deadline) per 4 KiB of the body.
+func multipartReader(r *http.Request) (*multipart.Reader, error) {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		return nil, http.ErrNotMultipart
+	}
+	return multipart.NewReader(bufio.NewReaderSize(r.Body, bodyBuffer), params["boundary"]), nil
+}
+
 // checkPartFilename refuses a file part whose raw filename is not a valid
 // name (Go's Part.FileName would hide a traversal by taking its base).
 func checkPartFilename(disposition string) error {
@@ -110,16 +126,22 @@ func bodyError(err error) error {
 	return fmt.Errorf("%w: %w", errBadBody, err)
 }
 
-// stallReader gives each read of a request body its own deadline, so a
-// client that stops sending ends the upload but a slow, steady one does not.
+// stallReader gives the reads of a request body a deadline that moves on
+// with them, so a client that stops sending ends the upload but a slow,
+// steady one does not. The deadline moves at most once a second (the reads
+// come a few KiB at a time): a client is cut after 59 to 60 s of silence.
 type stallReader struct {
-	r   io.Reader
-	rc  *http.ResponseController
-	err error // the first read error but io.EOF
+	r     io.Reader
+	rc    *http.ResponseController
+	moved time.Time // when the deadline was last set
+	err   error     // the first read error but io.EOF
 }
 
 func (s *stallReader) Read(p []byte) (int, error) {
-	s.rc.SetReadDeadline(time.Now().Add(stallTimeout))
+	if now := time.Now(); now.Sub(s.moved) >= time.Second {
+		s.rc.SetReadDeadline(now.Add(stallTimeout))
+		s.moved = now
+	}
 	n, err := s.r.Read(p)
 	if err != nil && err != io.EOF && s.err == nil {
 		s.err = err
