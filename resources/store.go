@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -210,6 +211,28 @@ func (s *Store) Folders(ctx context.Context) ([]string, error) {
 		}
 	}
 	return sorted(set), nil
+}
+
+// HasFolder reports whether folder is one that Folders lists or that has
+// resources, as a lookup of it in the mount asks: a configured folder or
+// one the cache holds answers at once, without the CDN (the first byte of
+// a cold open would otherwise wait for a listing of every folder).
+func (s *Store) HasFolder(ctx context.Context, folder string) (bool, error) {
+	if !ValidName(folder) {
+		return false, nil
+	}
+	if slices.Contains(s.folders, folder) {
+		return true, nil
+	}
+	if cached, err := s.cache.List(); err == nil && cached[folder] != nil {
+		return true, nil
+	}
+	folders, err := s.Folders(ctx)
+	if err != nil || slices.Contains(folders, folder) {
+		return err == nil, err
+	}
+	names, err := s.List(ctx, folder)
+	return len(names) > 0, err
 }
 
 // List lists the resources of a folder known to the CDN or the local cache.

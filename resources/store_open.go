@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -30,6 +31,7 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 		// PROTOCOL §4: refused before the CDN, or anything, is asked.
 		return nil, fmt.Errorf("%w: folder %q is not a bucket name (3-63 of a-z, 0-9, '.', '-')", ErrBadName, clip(folder))
 	}
+	began := time.Now()
 	meta, cached := s.cache.Lookup(folder, name)
 	// The small part and the CDN's answer are asked for at once: the first
 	// byte of a cold open waits for the slower of the two, not both. A
@@ -40,6 +42,7 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 		obj  cdn.Object
 		tail []byte
 		err  error
+		took time.Duration
 	}
 	statCtx, cancelStat := context.WithCancel(ctx)
 	if dl, ok := ctx.Deadline(); ok && cached {
@@ -55,13 +58,13 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 			tail := make([]byte, 2*BlockSize)
 			obj, n, err := sess.cdn.Tail(statCtx, folder, name, tail)
 			if err == nil || statCtx.Err() != nil {
-				stated <- stat{obj, tail[:n], err}
+				stated <- stat{obj, tail[:n], err, time.Since(began)}
 				return
 			}
 			// An empty big part has no tail, say; the HEAD tells.
 		}
 		obj, err := sess.cdn.Stat(statCtx, folder, name)
-		stated <- stat{obj: obj, err: err}
+		stated <- stat{obj: obj, err: err, took: time.Since(began)}
 	}()
 	// The first chunk too, unless it is on disk: most readers start at
 	// offset 0 (a header), and their first read then waits for no GET of
@@ -69,10 +72,11 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 	// it matches the tail's.
 	var head *headFetch
 	if first && !(cached && meta.Present > 0 && s.cache.Has(folder, name, 0)) {
-		head = startHead(ctx, sess.cdn, folder, name, s.cache.ChunkSize())
+		head = startHead(ctx, s.log, sess.cdn, folder, name, s.cache.ChunkSize())
 		defer func() { head.drop() }()
 	}
 	small, err := s.get(ctx, sess, folder, name+".small")
+	gotSmall := time.Since(began)
 	if err != nil {
 		if !errors.Is(err, ErrUpstream) || !cached {
 			return nil, fmt.Errorf("open %s/%s: %w", folder, name, err)
@@ -116,6 +120,9 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 	head.seed(part, v)
 	head = nil // the seeding owns it now
 	s.markOpened(folder, name)
+	// Where a cold open's time goes (BENCHMARKS.md, P2).
+	s.log.Debug("opened", "folder", folder, "name", name, "first", first,
+		"small_ms", ms(gotSmall), "cdn_ms", ms(st.took), "took_ms", ms(time.Since(began)))
 	r, err := NewReaderSize(s.key, small, part, v.BigLen, size)
 	if err != nil {
 		return nil, fmt.Errorf("open %s/%s: %w", folder, name, err)
@@ -198,6 +205,8 @@ func (o *cdnOrigin) ReadAt(ctx context.Context, p []byte, off int64) (int, error
 // headFetch is an open's GET of the big part's first chunk, made beside
 // the small part and the tail.
 type headFetch struct {
+	log    *slog.Logger
+	began  time.Time
 	cancel context.CancelFunc
 	done   chan headResult // buffered: the GET never waits for a reader
 }
@@ -211,9 +220,9 @@ type headResult struct {
 // startHead starts the GET of folder/name's first n bytes. It is detached
 // from ctx, since its chunk may be handed to the cache after the open
 // returns, and bounded by the CDN client's RangeTimeout.
-func startHead(ctx context.Context, c *cdn.Client, folder, name string, n int64) *headFetch {
+func startHead(ctx context.Context, log *slog.Logger, c *cdn.Client, folder, name string, n int64) *headFetch {
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	h := &headFetch{cancel: cancel, done: make(chan headResult, 1)}
+	h := &headFetch{log: log, began: time.Now(), cancel: cancel, done: make(chan headResult, 1)}
 	go func() {
 		buf := make([]byte, n)
 		obj, got, err := c.Head(hctx, folder, name, buf)
@@ -244,7 +253,9 @@ func (h *headFetch) seed(part *cache.Part, v cache.Version) {
 		return
 	}
 	match := func(r headResult) []byte {
-		if r.err != nil || r.obj.ETag != v.ETag || r.obj.Size != v.BigLen {
+		ok := r.err == nil && r.obj.ETag == v.ETag && r.obj.Size == v.BigLen
+		h.log.Debug("first chunk fetched at open", "bytes", len(r.buf), "kept", ok, "err", r.err, "took_ms", ms(time.Since(h.began)))
+		if !ok {
 			return nil
 		}
 		return r.buf
@@ -261,3 +272,6 @@ func (h *headFetch) seed(part *cache.Part, v cache.Version) {
 		}()
 	}
 }
+
+// ms is d in milliseconds, for debug logs.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
