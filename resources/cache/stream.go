@@ -64,7 +64,7 @@ func (e *entry) dropStreamLocked(s *stream) []*flight {
 }
 
 // fetchStream is the one shared fetch of the stream's chunks, in order,
-// each stored and its flight ended as soon as it has arrived. It runs on a
+// each handed to its readers as soon as it has arrived, and then stored. It runs on a
 // context detached from the reader that started it; each chunk must arrive
 // within FetchTimeout of the stream starting to read it (a stalled
 // origin fails every chunk the stream was to fill, and a later read tries
@@ -87,6 +87,35 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 	} else {
 		defer body.Close()
 	}
+	// The chunks go to the disk from another goroutine, so that a chunk's
+	// write and CRC overlap the network read of the next ones.
+	type arrived struct {
+		i int64
+		f *flight
+	}
+	stores := make(chan arrived, storeAhead)
+	storing := make(chan struct{})
+	go func() {
+		defer close(storing)
+		for a := range stores {
+			ok := e.store(a.i, a.f.buf)
+			e.mu.Lock()
+			if e.flights[a.i] == a.f {
+				delete(e.flights, a.i)
+			}
+			if !ok {
+				// A chunk not kept on disk is fetched again when read:
+				// go no further ahead of the readers than they asked.
+				s.end = s.want
+			}
+			e.mu.Unlock()
+			e.c.end(e.key)
+		}
+	}()
+	defer func() {
+		close(stores)
+		<-storing
+	}()
 	idle := time.NewTimer(streamIdle)
 	idle.Stop()
 	for {
@@ -143,19 +172,22 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 		}
 		p.originBytes.Add(int64(n))
 		e.c.originBytes.Add(int64(n))
-		stored := e.store(i, buf)
 		e.mu.Lock()
 		s.next++
 		s.queue = s.queue[1:]
-		if !stored {
-			// A chunk not kept on disk is fetched again when read: go no
-			// further ahead of the readers than they asked already.
-			s.end = s.want
-		}
 		e.mu.Unlock()
-		e.endFlight(i, f, buf, nil)
+		// The chunk's readers have it now; it stays a flight, one that is
+		// done, until it is on disk, so that a reader in between finds it.
+		f.buf = buf
+		close(f.done)
+		e.c.begin(e.key)
+		stores <- arrived{i, f}
 	}
 }
+
+// storeAhead bounds how many chunks a stream has handed to its readers but
+// not yet stored: its memory beside the chunk it reads.
+const storeAhead = 4
 
 // endFlight ends the fetch of chunk i with its bytes or an error.
 func (e *entry) endFlight(i int64, f *flight, buf []byte, err error) {
