@@ -110,6 +110,11 @@ func copyAt(ctx context.Context, src *resources.Reader, size int64, write func([
 	}
 	chunks := (size + streamChunk - 1) / streamChunk
 	slots := make(chan chan result, streamDepth)
+	// free hands a chunk's buffer, once sent, to a read further on: a
+	// stream uses streamDepth+2 buffers at most instead of making (and
+	// clearing) one per MiB sent, which the GC then had to give back to
+	// the OS and take again under serve's memory limit.
+	free := make(chan []byte, streamDepth+2)
 	go func() {
 		defer close(slots)
 		for i := int64(0); i < chunks; i++ {
@@ -120,7 +125,13 @@ func copyAt(ctx context.Context, src *resources.Reader, size int64, write func([
 				return
 			}
 			go func(off int64) {
-				buf := make([]byte, min(streamChunk, size-off))
+				var buf []byte
+				select {
+				case buf = <-free:
+				default:
+					buf = make([]byte, streamChunk)
+				}
+				buf = buf[:min(streamChunk, size-off)]
 				rctx, rcancel := context.WithTimeout(ctx, stallTimeout)
 				defer rcancel()
 				err := readChunk(rctx, src, buf, off)
@@ -144,6 +155,12 @@ func copyAt(ctx context.Context, src *resources.Reader, size int64, write func([
 			return err
 		}
 		done += int64(len(res.buf))
+		// Sent: a buffer that a failed read may still be filling is
+		// never handed on.
+		select {
+		case free <- res.buf[:cap(res.buf)]:
+		default:
+		}
 	}
 	if done != size {
 		return ctx.Err()
