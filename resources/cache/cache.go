@@ -69,6 +69,8 @@ type Cache struct {
 	grace time.Duration     // evictGrace; tests shorten it
 
 	diskBytes, originBytes, evictions atomic.Int64
+
+	free chan []byte // chunk buffers for streams to reuse (stream.go)
 }
 
 // slot serializes what changes an entry's files as a whole (a new version,
@@ -96,7 +98,7 @@ func Open(dir string, opt Options) (*Cache, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	c := &Cache{dir: dir, opt: opt, log: opt.Logger, slots: map[string]*slot{}, usage: map[string]*usage{}, grace: evictGrace}
+	c := &Cache{dir: dir, opt: opt, log: opt.Logger, slots: map[string]*slot{}, usage: map[string]*usage{}, grace: evictGrace, free: make(chan []byte, freeBufs)}
 	c.removeStaleTemps()
 	c.scanUsage()
 	return c, nil

@@ -107,9 +107,11 @@ func (p *Part) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 		lo, hi := max(off, start)-start, min(end, start+e.chunk)-start
 		use := func(data []byte) { copy(b[n:], data[lo:hi]) }
 		var err error
-		if f, ok := fetching[i]; ok {
+		f, ok := fetching[i]
+		if ok {
 			err = f.wait(ctx, use)
-		} else {
+		}
+		if !ok || errors.Is(err, errReused) {
 			err = p.chunk(ctx, i, use)
 		}
 		if err != nil {
@@ -152,7 +154,18 @@ type flight struct {
 	done chan struct{}
 	buf  []byte // the chunk, once done without err
 	err  error
+	// e is set when buf is the cache's to reuse (a streamed chunk): once
+	// the chunk is on disk and out of the entry's flights (reused), and no
+	// reader copies from it (users), buf goes back to the cache's free
+	// buffers. Both fields are under e.mu.
+	e      *entry
+	users  int
+	reused bool
 }
+
+// errReused: the flight's chunk was stored, and its buffer taken back;
+// the chunk is on disk.
+var errReused = errors.New("cache: chunk stored, its buffer reused")
 
 // wait hands the fetched chunk to use, unless ctx ends first.
 func (f *flight) wait(ctx context.Context, use func([]byte)) error {
@@ -160,12 +173,31 @@ func (f *flight) wait(ctx context.Context, use func([]byte)) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-f.done:
-		if f.err != nil {
-			return f.err
-		}
+	}
+	if f.err != nil {
+		return f.err
+	}
+	e := f.e
+	if e == nil {
 		use(f.buf)
 		return nil
 	}
+	e.mu.Lock()
+	if f.reused {
+		e.mu.Unlock()
+		return errReused
+	}
+	f.users++
+	e.mu.Unlock()
+	use(f.buf)
+	e.mu.Lock()
+	f.users--
+	free := f.reused && f.users == 0
+	e.mu.Unlock()
+	if free {
+		e.c.putChunkBuf(f.buf)
+	}
+	return nil
 }
 
 // fetchRange starts fetching the chunks lo..hi that are neither on disk
@@ -301,7 +333,10 @@ func (p *Part) chunk(ctx context.Context, i int64, use func([]byte)) error {
 			return err
 		}
 		if f := p.fetchRange(ctx, i, i, 0, false)[i]; f != nil {
-			return f.wait(ctx, use)
+			if err := f.wait(ctx, use); !errors.Is(err, errReused) {
+				return err
+			}
+			// Stored meanwhile, and its buffer taken back: read it from disk.
 		}
 	}
 	return fmt.Errorf("cache: %s/%s chunk %d: neither on disk nor fetched", e.folder, e.name, i)

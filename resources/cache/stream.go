@@ -103,12 +103,22 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 			if e.flights[a.i] == a.f {
 				delete(e.flights, a.i)
 			}
-			if !ok {
+			free := false
+			if ok {
+				// Readers after this one read the chunk from disk.
+				a.f.reused = true
+				free = a.f.users == 0
+			} else {
 				// A chunk not kept on disk is fetched again when read:
 				// go no further ahead of the readers than they asked.
+				// (Its buffer stays with the readers that have the
+				// flight, and the GC.)
 				s.end = s.want
 			}
 			e.mu.Unlock()
+			if free {
+				e.c.putChunkBuf(a.f.buf)
+			}
 			e.c.end(e.key)
 		}
 	}()
@@ -157,7 +167,7 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 		i, f := s.next, s.queue[0]
 		e.mu.Unlock()
 
-		buf := make([]byte, e.chunkLen(i))
+		buf := e.c.chunkBuf(e.chunkLen(i))
 		t := time.AfterFunc(e.c.opt.FetchTimeout, func() {
 			cancel(fmt.Errorf("no whole chunk within %v: %w", e.c.opt.FetchTimeout, context.DeadlineExceeded))
 		})
@@ -168,6 +178,7 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 				rerr = fmt.Errorf("origin ended %d bytes early: %w", len(buf)-n, io.ErrUnexpectedEOF)
 			}
 			err = fmt.Errorf("cache: fetch %s/%s chunk %d: %w", e.folder, e.name, i, rerr)
+			e.c.putChunkBuf(buf)
 			continue
 		}
 		p.originBytes.Add(int64(n))
@@ -178,7 +189,7 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 		e.mu.Unlock()
 		// The chunk's readers have it now; it stays a flight, one that is
 		// done, until it is on disk, so that a reader in between finds it.
-		f.buf = buf
+		f.buf, f.e = buf, e
 		close(f.done)
 		e.c.begin(e.key)
 		stores <- arrived{i, f}
@@ -198,4 +209,27 @@ func (e *entry) endFlight(i int64, f *flight, buf []byte, err error) {
 	}
 	e.mu.Unlock()
 	close(f.done)
+}
+
+// freeBufs bounds the chunk buffers a Cache keeps for its streams to reuse:
+// a buffer fresh from the OS costs a page fault per page on its first
+// fill, more than the network read that fills it.
+const freeBufs = 8
+
+// chunkBuf is a buffer of n bytes (at most a chunk) for a streamed chunk.
+func (c *Cache) chunkBuf(n int64) []byte {
+	select {
+	case b := <-c.free:
+		return b[:n]
+	default:
+		return make([]byte, n, c.opt.ChunkSize)
+	}
+}
+
+// putChunkBuf gives a streamed chunk's buffer back, once nothing reads it.
+func (c *Cache) putChunkBuf(b []byte) {
+	select {
+	case c.free <- b[:cap(b)]:
+	default:
+	}
 }
