@@ -134,7 +134,9 @@ const fetchAhead = 4
 // sequential reader calls it for the range it is about to read, so that
 // the chunks come in runs of one ranged read each. When the entry keeps its
 // chunks on disk, up to ahead bytes past the range are fetched too, in
-// whole runs only.
+// whole runs only. With an origin that streams, the run is one read that
+// goes on to the end of the big part as later calls want more (stream.go),
+// and the chunks past the range extend it a chunk at a time.
 func (p *Part) Warm(ctx context.Context, off, n, ahead int64) {
 	e := p.e
 	if off < 0 || n <= 0 || off >= e.v.BigLen {
@@ -144,9 +146,10 @@ func (p *Part) Warm(ctx context.Context, off, n, ahead int64) {
 	p.fetchRange(ctx, off/e.chunk, (end-1)/e.chunk, (max(ahead, 0)+e.chunk-1)/e.chunk, true)
 }
 
-// runMax is how many chunks one ranged read of the origin fetches at most:
-// an object store takes about as long for a request of 32 bytes as for one
-// of a few MiB, so one chunk per request would bound cold reads.
+// runMax is how many chunks one ranged read of the origin fetches at most,
+// but for a sequential reader's stream: an object store takes about as long
+// for a request of 32 bytes as for one of a few MiB, so one chunk per
+// request would bound cold reads.
 const runMax = 8
 
 // flight is one chunk being fetched, alone or with the rest of its run.
@@ -219,7 +222,9 @@ func (p *Part) fetchRange(ctx context.Context, lo, hi, spec int64, long bool) ma
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.disk {
-		spec = 0
+		// Nothing is kept past its readers: no speculation, and no
+		// stream that outruns them.
+		spec, long = 0, false
 	}
 	end := min(hi+spec, e.chunks-1)
 	missing := func(i int64) bool {

@@ -130,6 +130,12 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 	idle.Stop()
 	for {
 		e.mu.Lock()
+		if s.next == s.want && err == nil && s.want >= s.end {
+			// Done, and nothing can extend it.
+			e.dropStreamLocked(s)
+			e.mu.Unlock()
+			return
+		}
 		if s.next == s.want && err == nil {
 			// Nothing wanted: wait a little for a reader to want more,
 			// without holding the entry in use. (A wake may be stale: one

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -226,5 +227,43 @@ func TestStreamConcurrentReaders(t *testing.T) {
 	wg.Wait()
 	if s := c.Stats(); s.OriginBytes > 2*int64(len(r.big)) {
 		t.Fatalf("%d bytes from the origin for a %d-byte part", s.OriginBytes, len(r.big))
+	}
+}
+
+// TestStreamWithoutDisk: an entry that keeps nothing on disk streams just
+// the chunks its readers ask for, and ends each stream once they have
+// them, rather than keep GETs open that nothing can extend.
+func TestStreamWithoutDisk(t *testing.T) {
+	c := open(t, t.TempDir())
+	r := newResource(20 * cs)
+	o := &memStreamer{memOrigin: memOrigin{data: r.big}}
+	long := strings.Repeat("m", maxFileName-len(metaSuffix)+1) // its sidecar's name would be too long
+	p, err := c.Part("models", long, r.v, r.small, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := int64(0); off < int64(len(r.big)); off += 2 * cs {
+		p.Warm(context.Background(), off, 2*cs, 16*cs)
+		if got := readAt(t, p, off, 2*cs); string(got) != string(r.big[off:off+2*cs]) {
+			t.Fatalf("read at %d differs", off)
+		}
+	}
+	for _, s := range o.opened() {
+		if s[1] > 2*cs {
+			t.Fatalf("streams %v: one asks for more than the 2 chunks read", o.opened())
+		}
+	}
+	deadline := time.Now().Add(time.Second)
+	for {
+		p.e.mu.Lock()
+		n := len(p.e.streams)
+		p.e.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d streams still open after their chunks were read", n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
