@@ -268,6 +268,8 @@ func plainGet(b *testing.B, bed *testbed.Bed, folder, name string, size int64) f
 type cpuMark struct{ self, minio time.Duration }
 
 func cpuNow() cpuMark {
+	// Reset VmHWM too (root only), so that report can give the phase's peak.
+	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	self := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
@@ -280,6 +282,22 @@ func (m cpuMark) report(b *testing.B, what string, size int64) {
 	gb := float64(size) / 1e9
 	b.ReportMetric((now.self-m.self).Seconds()/gb, what+"-cpu-s/GB")
 	b.ReportMetric((now.minio-m.minio).Seconds()/gb, what+"-minio-cpu-s/GB")
+	if hwm := peakRSS(); hwm > 0 {
+		b.ReportMetric(float64(hwm)/(1<<20), what+"-peak-RSS-MiB")
+	}
+}
+
+// peakRSS is this process's VmHWM in bytes (the loader and the test's
+// clients together; run with GOMEMLIMIT=80MiB to match serve), 0 if unknown.
+func peakRSS() int64 {
+	raw, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // minioCPU is the user and system time of this process's minio children,
