@@ -16,6 +16,9 @@ type Store interface {
 	Folders(ctx context.Context) ([]string, error)
 	// List lists the resource names in a folder.
 	List(ctx context.Context, folder string) ([]string, error)
+	// HasFolder reports whether a folder is listed or has resources; it
+	// answers for a configured or cached folder without asking the CDN.
+	HasFolder(ctx context.Context, folder string) (bool, error)
 	// Open revalidates and opens the current version of a resource.
 	Open(ctx context.Context, folder, name string) (*resources.Resource, error)
 }

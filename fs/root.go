@@ -125,14 +125,7 @@ func (r *root) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fu
 	if !resources.ValidName(name) {
 		return nil, syscall.ENOENT
 	}
-	ok, err := call(ctx, r, func(ctx context.Context) (bool, error) {
-		folders, err := r.store.Folders(ctx)
-		if err != nil || slices.Contains(folders, name) {
-			return err == nil, err
-		}
-		names, err := r.store.List(ctx, name)
-		return len(names) > 0, err
-	})
+	ok, err := call(ctx, r, func(ctx context.Context) (bool, error) { return r.store.HasFolder(ctx, name) })
 	if err != nil {
 		return nil, r.errno("look up folder", name, "", err)
 	}

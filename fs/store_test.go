@@ -87,6 +87,15 @@ func (s *memStore) Folders(ctx context.Context) ([]string, error) {
 	return slices.Compact(out), nil
 }
 
+func (s *memStore) HasFolder(ctx context.Context, folder string) (bool, error) {
+	folders, _ := s.Folders(ctx)
+	if slices.Contains(folders, folder) {
+		return true, nil
+	}
+	names, err := s.List(ctx, folder)
+	return len(names) > 0, err
+}
+
 func (s *memStore) List(ctx context.Context, folder string) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
