@@ -258,12 +258,18 @@ func (p *Part) fetchRange(ctx context.Context, lo, hi, spec int64, long bool) ma
 			continue
 		}
 		if s := e.streamAt(i); streams && s != nil {
-			for ; i <= end && i < s.end && missing(i); i++ {
-				s.queue = append(s.queue, add(i))
+			// The stream's GET brings the chunks up to i anyway: they
+			// are wanted too (those still missing, in a row).
+			j := s.want
+			for ; j <= end && j < s.end && missing(j); j++ {
+				s.queue = append(s.queue, add(j))
 			}
-			s.want = i
+			s.want = j
 			s.wake()
-			continue
+			if j > i {
+				i = j
+				continue
+			}
 		}
 		limit := int64(runMax)
 		if streams && long {
@@ -283,7 +289,12 @@ func (p *Part) fetchRange(ctx context.Context, lo, hi, spec int64, long bool) ma
 		if streams {
 			s := &stream{end: j, next: i, want: j, queue: run, more: make(chan struct{}, 1)}
 			if long {
-				s.end = e.chunks
+				// To the end, or to the next chunk that is on disk or
+				// being fetched: a GET that runs into another would
+				// bring its bytes twice.
+				for s.end < e.chunks && missing(s.end) {
+					s.end++
+				}
 			}
 			e.streams = append(e.streams, s)
 			go p.fetchStream(ctx, st, s)

@@ -42,16 +42,23 @@ func (s *stream) wake() {
 	}
 }
 
-// streamAt is the stream that chunk i would extend: one whose wanted
-// chunks end at i and whose GET goes on past it.
+// streamAt is the stream that chunk i would extend: one whose GET goes on
+// past i and whose wanted chunks end at i or a little before it, so that
+// the stream brings i sooner than a GET of its own would.
 func (e *entry) streamAt(i int64) *stream {
 	for _, s := range e.streams {
-		if s.want == i && i < s.end {
+		if s.want <= i && i < s.end && i-s.want < joinGap {
 			return s
 		}
 	}
 	return nil
 }
+
+// joinGap is how far past a stream's wanted chunks a chunk may be and
+// still be asked of that stream: a GET of its own takes about as long to
+// start as the stream takes to bring a few MiB, and a second GET of the
+// same bytes would bring them twice.
+const joinGap = runMax
 
 // dropStream ends s: no call extends it any more, and the flights it was
 // to fill are returned. The caller holds e.mu.

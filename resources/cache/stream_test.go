@@ -267,3 +267,31 @@ func TestStreamWithoutDisk(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestStreamJoinAndBound: a read a little past a stream's wanted chunks is
+// answered by that stream (no GET of its own, the gap wanted too), and a
+// stream's GET ends where chunks on disk begin, so that no byte crosses
+// the wire twice.
+func TestStreamJoinAndBound(t *testing.T) {
+	c := open(t, t.TempDir())
+	r := newResource(40 * cs)
+	o := &memStreamer{memOrigin: memOrigin{data: r.big}, holdAt: 2 * cs, hold: make(chan struct{})}
+	p := part(t, c, r, o)
+	readAt(t, p, 30*cs, cs) // chunk 30 on disk (its own stream, held at no byte of it)
+	p.Warm(context.Background(), 0, cs, cs)
+	// The stream wants chunks 0 and 1 and is held at chunk 2; a read of
+	// chunk 5 joins it.
+	done := make(chan []byte)
+	go func() { done <- readAt(t, p, 5*cs, cs) }()
+	time.Sleep(50 * time.Millisecond)
+	close(o.hold)
+	if got := <-done; string(got) != string(r.big[5*cs:6*cs]) {
+		t.Fatal("chunk 5 differs")
+	}
+	got := o.opened()
+	want := [][2]int64{{30 * cs, cs}, {0, 30 * cs}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("streams %v, want %v: chunk 30 alone, then one from 0 up to it", got, want)
+	}
+	waitChunks(t, p, 7)
+}
