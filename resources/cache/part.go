@@ -134,16 +134,19 @@ const fetchAhead = 4
 // sequential reader calls it for the range it is about to read, so that
 // the chunks come in runs of one ranged read each. When the entry keeps its
 // chunks on disk, up to ahead bytes past the range are fetched too, in
-// whole runs only. With an origin that streams, the run is one read that
-// goes on to the end of the big part as later calls want more (stream.go),
-// and the chunks past the range extend it a chunk at a time.
+// whole runs only. With an origin that streams and ahead > 0, the run is
+// one read that goes on to the end of the big part as later calls want more
+// (stream.go), and the chunks past the range extend it a chunk at a time.
 func (p *Part) Warm(ctx context.Context, off, n, ahead int64) {
 	e := p.e
 	if off < 0 || n <= 0 || off >= e.v.BigLen {
 		return
 	}
 	end := min(off+n, e.v.BigLen)
-	p.fetchRange(ctx, off/e.chunk, (end-1)/e.chunk, (max(ahead, 0)+e.chunk-1)/e.chunk, true)
+	// Only a reader that asks for chunks ahead, one established as
+	// sequential, gets a stream that goes on: a short sequential read (a
+	// header, the first chunks of a stream) gets the runs it asks for.
+	p.fetchRange(ctx, off/e.chunk, (end-1)/e.chunk, (max(ahead, 0)+e.chunk-1)/e.chunk, ahead > 0)
 }
 
 // runMax is how many chunks one ranged read of the origin fetches at most,
