@@ -60,8 +60,8 @@ func (e *entry) streamAt(i int64) *stream {
 // same bytes would bring them twice.
 const joinGap = runMax
 
-// dropStream ends s: no call extends it any more, and the flights it was
-// to fill are returned. The caller holds e.mu.
+// dropStreamLocked ends s: no call extends it any more, and the flights it
+// was to fill are returned. The caller holds e.mu.
 func (e *entry) dropStreamLocked(s *stream) []*flight {
 	e.streams = slices.DeleteFunc(e.streams, func(o *stream) bool { return o == s })
 	s.end = s.want
@@ -71,11 +71,12 @@ func (e *entry) dropStreamLocked(s *stream) []*flight {
 }
 
 // fetchStream is the one shared fetch of the stream's chunks, in order,
-// each handed to its readers as soon as it has arrived, and then stored. It runs on a
-// context detached from the reader that started it; each chunk must arrive
-// within FetchTimeout of the stream starting to read it (a stalled
-// origin fails every chunk the stream was to fill, and a later read tries
-// again), and the stream ends after streamIdle with nothing wanted.
+// each handed to its readers as soon as it has arrived, and then stored.
+// It runs on a context detached from the reader that started it; each
+// chunk must arrive within FetchTimeout of the stream starting to read it
+// (a stalled origin fails every chunk the stream was to fill, and a later
+// read tries again), and the stream ends after streamIdle with nothing
+// wanted, or at once when nothing can extend it.
 func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 	e := p.e
 	e.c.begin(e.key)
