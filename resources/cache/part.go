@@ -112,7 +112,11 @@ func (p *Part) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 			err = f.wait(ctx, use)
 		}
 		if !ok || errors.Is(err, errReused) {
-			err = p.chunk(ctx, i, use)
+			var whole []byte // the read wants all of chunk i: read it in place
+			if lo == 0 && hi == e.chunkLen(i) {
+				whole = b[n : n+int(hi)]
+			}
+			err = p.chunk(ctx, i, whole, use)
 		}
 		if err != nil {
 			return n, err
@@ -329,13 +333,22 @@ func getBuf(n int64) *[]byte {
 	return &b
 }
 
-// chunk hands chunk i to use, from disk or from the origin.
-func (p *Part) chunk(ctx context.Context, i int64, use func([]byte)) error {
+// chunk hands chunk i to use, from disk or from the origin. When whole is
+// not nil (the caller wants the whole chunk there), a chunk on disk is read
+// into it and checked there, without use: a warm sequential read then
+// copies each byte once less.
+func (p *Part) chunk(ctx context.Context, i int64, whole []byte, use func([]byte)) error {
 	e := p.e
 	// A chunk stored between the look at the disk and the start of a fetch
 	// is read from disk: once more at most, in practice.
 	for range 4 {
-		if crc, ok := e.present(i); ok {
+		if crc, ok := e.present(i); ok && whole != nil {
+			if e.readChunk(i, crc, whole) {
+				p.diskBytes.Add(int64(len(whole)))
+				e.c.diskBytes.Add(int64(len(whole)))
+				return nil
+			}
+		} else if ok {
 			bp := getBuf(e.chunkLen(i))
 			ok := e.readChunk(i, crc, *bp)
 			if ok {
