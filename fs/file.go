@@ -12,6 +12,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/azaion/loader/resources"
+	"github.com/azaion/loader/resources/bufpool"
 )
 
 // file is one resource. It keeps the version its last lookup or open
@@ -123,9 +124,10 @@ func (f *file) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 	return &handle{res: res}, out, 0
 }
 
-// readBufs holds read buffers; one whose read ran out of time is left to
-// its read and never returns here.
-var readBufs = sync.Pool{New: func() any { return new([]byte) }}
+// readBufs holds read buffers, one per read in progress (the kernel sends
+// up to go-fuse's MaxBackground at once); one whose read ran out of time is
+// left to its read and never returns here.
+var readBufs = bufpool.New(RequestSize, 16)
 
 // Read decrypts through the opened version's ReadAt with the request's
 // context, bounded by ReadTimeout.
@@ -142,11 +144,8 @@ func (f *file) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 	}
 	start := time.Now()
 	bp, err := call(ctx, f.root, func(ctx context.Context) (*[]byte, error) {
-		bp := readBufs.Get().(*[]byte)
-		if cap(*bp) < len(dest) {
-			*bp = make([]byte, len(dest))
-		}
-		n, err := h.res.ReadAt(ctx, (*bp)[:len(dest)], off)
+		bp := readBufs.Get(len(dest))
+		n, err := h.res.ReadAt(ctx, *bp, off)
 		if err == io.EOF {
 			err = nil
 		}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/azaion/loader/resources/bufpool"
 	"github.com/azaion/loader/resources/cache"
 )
 
@@ -88,7 +89,9 @@ type pchunk struct {
 	cancel    context.CancelFunc // stops the decryption, and the fetches it waits for
 }
 
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, aheadChunk+2*BlockSize); return &b }}
+// chunkBufs keeps the plaintext buffers of the chunks (chunk 0 holds the
+// small part's plaintext too, a little more than aheadChunk).
+var chunkBufs = bufpool.New(aheadChunk+2*BlockSize, 12)
 
 func newReadAhead(r *Reader) *readAhead {
 	if r.size < aheadMinSize {
@@ -260,11 +263,7 @@ func (a *readAhead) fill(ctx context.Context, k int64, c, prev *pchunk) {
 	defer cancel()
 	defer c.cancel()
 	lo, hi := a.start(k), a.start(k+1)
-	bp := chunkPool.Get().(*[]byte)
-	if int64(cap(*bp)) < hi-lo {
-		*bp = make([]byte, hi-lo) // chunk 0 holds the small part's plaintext too
-	}
-	*bp = (*bp)[:hi-lo]
+	bp := chunkBufs.Get(int(hi - lo))
 	small := int64(len(a.r.small))
 	src := &spliced{big: a.r.big, headEnd: k * aheadChunk, prev: prev}
 	if k+1 < a.chunks {
@@ -279,7 +278,7 @@ func (a *readAhead) fill(ctx context.Context, k int64, c, prev *pchunk) {
 	a.mu.Lock()
 	if err != nil {
 		c.err = err
-		chunkPool.Put(bp)
+		chunkBufs.Put(bp)
 		if a.live[k] == c { // a failed chunk is tried again by the next read
 			delete(a.live, k)
 			c.refs--
@@ -303,7 +302,7 @@ func (a *readAhead) release(cs []*pchunk) {
 func (a *readAhead) unrefLocked(c *pchunk) {
 	c.refs--
 	if c.refs == 0 && c.buf != nil {
-		chunkPool.Put(c.buf)
+		chunkBufs.Put(c.buf)
 		c.buf = nil
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/azaion/loader/resources/aescbc"
+	"github.com/azaion/loader/resources/bufpool"
 )
 
 // BigPart is a big part's ciphertext, read at any offset. Implementations are
@@ -111,7 +112,7 @@ func (r *Reader) readCipherFrom(ctx context.Context, src BigPart, p []byte, off 
 // parallelMin is the least ciphertext one goroutine decrypts in a large read.
 const parallelMin = 256 << 10
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20+2*BlockSize); return &b }}
+var cipherBufs = bufpool.New(1<<20+2*BlockSize, 4)
 
 // ReadAt reads plaintext at off. Past the end it returns io.EOF, with every
 // short read. Sequential reads are served from chunks decrypted ahead of
@@ -135,12 +136,9 @@ func (r *Reader) readAt(ctx context.Context, src BigPart, p []byte, off int64) (
 	first, last := off/BlockSize, (end-1)/BlockSize
 	// Plaintext block i is D(C[i+1]) XOR C[i], C[0] being the IV.
 	clen := int((last - first + 2) * BlockSize)
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	if cap(*bp) < clen {
-		*bp = make([]byte, clen)
-	}
-	buf := (*bp)[:clen]
+	bp := cipherBufs.Get(clen)
+	defer cipherBufs.Put(bp)
+	buf := *bp
 	if err := r.readCipherFrom(ctx, src, buf, first*BlockSize); err != nil {
 		return 0, err
 	}

@@ -189,7 +189,7 @@ func run(cfg config) (*results, error) {
 		res.add("p5.local.iops", iops)
 		res.add("p5.local.p99", p99.Seconds())
 	}
-	// P1 baselines: the FUSE ceiling and openssl.
+	// P1 baselines: the FUSE ceiling, openssl, and the disk.
 	if err := zeroFS(cfg, res); err != nil {
 		return nil, err
 	}
@@ -200,6 +200,13 @@ func run(cfg config) (*results, error) {
 			return nil, err
 		}
 		res.add("openssl", rate(cfg.size, d))
+		// The disk under P1: the cached ciphertext itself, read alike.
+		dropCaches()
+		d, err = ddRead(filepath.Join(st.cacheDir, benchFolder, benchName+".big"))
+		if err != nil {
+			return nil, err
+		}
+		res.add("disk", rate(cfg.size, d))
 	}
 
 	// P2, P3: cold, every run with a fresh loader and an empty cache.

@@ -7,8 +7,9 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
-	"sync"
 	"sync/atomic"
+
+	"github.com/azaion/loader/resources/bufpool"
 )
 
 // Origin is where missing chunks come from: the CDN with the big part's
@@ -322,16 +323,9 @@ func (e *entry) has(i int64) bool {
 // chunkLen is chunk i's length; the last one may be short.
 func (e *entry) chunkLen(i int64) int64 { return min(e.chunk, e.v.BigLen-i*e.chunk) }
 
-var bufPool sync.Pool
-
-func getBuf(n int64) *[]byte {
-	if bp, ok := bufPool.Get().(*[]byte); ok && int64(cap(*bp)) >= n {
-		*bp = (*bp)[:n]
-		return bp
-	}
-	b := make([]byte, n)
-	return &b
-}
+// readBufs holds the buffers of chunks read from disk for reads that want
+// part of a chunk.
+var readBufs = bufpool.New(DefaultChunkSize, 8)
 
 // chunk hands chunk i to use, from disk or from the origin. When whole is
 // not nil (the caller wants the whole chunk there), a chunk on disk is read
@@ -349,14 +343,14 @@ func (p *Part) chunk(ctx context.Context, i int64, whole []byte, use func([]byte
 				return nil
 			}
 		} else if ok {
-			bp := getBuf(e.chunkLen(i))
+			bp := readBufs.Get(int(e.chunkLen(i)))
 			ok := e.readChunk(i, crc, *bp)
 			if ok {
 				p.diskBytes.Add(int64(len(*bp)))
 				e.c.diskBytes.Add(int64(len(*bp)))
 				use(*bp)
 			}
-			bufPool.Put(bp)
+			readBufs.Put(bp)
 			if ok {
 				return nil
 			}
