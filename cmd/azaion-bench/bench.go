@@ -35,6 +35,7 @@ type config struct {
 	rclone  string
 	out     string
 	command string
+	keep    bool
 	perf    string // directory for perf profiles of the loader, or ""
 }
 

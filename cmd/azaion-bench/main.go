@@ -44,6 +44,7 @@ func main() {
 	flag.StringVar(&cfg.out, "out", "BENCHMARKS.md", "the report to update")
 	flag.StringVar(&cfg.perf, "perf", "", "directory for perf profiles of the loader during P1 and P3 (none: no profiles)")
 	flag.StringVar(&cfg.command, "command", "", "the command that reproduces the run, for the report")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory (the loader's and MinIO's logs) after the run")
 	flag.Parse()
 	if cfg.command == "" {
 		cfg.command = strings.Join(os.Args, " ")
@@ -65,7 +66,11 @@ func runAndReport(cfg config) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	if cfg.keep {
+		logf("work directory kept: %s", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
 	cfg.work = work
 	before := loadavg()
 	res, err := run(cfg)
