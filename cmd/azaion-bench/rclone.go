@@ -41,7 +41,12 @@ func rcloneConfig(bin, dir string, st *stack) (string, error) {
 	return path, os.WriteFile(path, []byte(conf), 0o600)
 }
 
-func startRclone(bin, conf, dir, cacheDir, mode string) (*rcloneMount, error) {
+// startRclone mounts the crypt remote at dir and waits until it is mounted,
+// and with probe until the resource is looked up too. The cold-first-byte
+// rows do not probe: a lookup of the file before the timed open would list
+// the bucket (and warm MinIO's metadata of the object) outside the timing,
+// where the loader's timed open includes its lookup.
+func startRclone(bin, conf, dir, cacheDir, mode string, probe bool) (*rcloneMount, error) {
 	os.MkdirAll(dir, 0o755)
 	cmd := exec.Command(bin, "--config", conf, "mount", "cb:", dir, "--read-only",
 		"--vfs-cache-mode", mode, "--cache-dir", cacheDir, "--dir-cache-time", "1h")
@@ -56,6 +61,9 @@ func startRclone(bin, conf, dir, cacheDir, mode string) (*rcloneMount, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if ok, _ := mounted(dir); ok {
+			if !probe {
+				return m, nil
+			}
 			if _, err := os.Stat(filepath.Join(dir, benchName)); err == nil {
 				return m, nil
 			}
@@ -112,7 +120,7 @@ func rcloneBench(cfg config, st *stack, res *results, want [32]byte) error {
 		for i := range cfg.runs {
 			os.RemoveAll(cache)
 			dropCaches()
-			m, err := startRclone(cfg.rclone, conf, mnt, cache, mode)
+			m, err := startRclone(cfg.rclone, conf, mnt, cache, mode, true)
 			if err != nil {
 				return err
 			}
@@ -154,7 +162,7 @@ func rcloneBench(cfg config, st *stack, res *results, want [32]byte) error {
 			}{{"p2.start", 0}, {"p2.mid", mid}} {
 				os.RemoveAll(cache)
 				dropCaches()
-				m, err := startRclone(cfg.rclone, conf, mnt, cache, mode)
+				m, err := startRclone(cfg.rclone, conf, mnt, cache, mode, false)
 				if err != nil {
 					return err
 				}
