@@ -13,9 +13,12 @@ import (
 
 func TestMain(m *testing.M) { cdntest.Main(m) }
 
-// TestOverMinIO reads a big part through the cache from a real S3 server,
-// counting what crosses the wire.
-func TestOverMinIO(t *testing.T) {
+// putOverProxy puts a big part of size bytes as models/yolo.onnx in a new
+// bucket of the shared MinIO, and returns it with its ETag, a client that
+// writes to MinIO directly, a fault proxy in front of MinIO, and the
+// config of a client that goes through the proxy.
+func putOverProxy(t *testing.T, size int) (resource, *cdn.Client, *cdntest.Proxy, cdn.Config) {
+	t.Helper()
 	mc := cdntest.Shared(t)
 	bucket := mc.NewBucket(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -24,7 +27,7 @@ func TestOverMinIO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newResource(3<<20 + 123)
+	r := newResource(size)
 	obj, err := direct.Put(ctx, "models", "yolo.onnx", bytes.NewReader(r.big))
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +36,15 @@ func TestOverMinIO(t *testing.T) {
 	proxy := cdntest.NewProxy(t, mc.Endpoint)
 	cfg := mc.Config(bucket)
 	cfg.Host = proxy.URL()
+	return r, direct, proxy, cfg
+}
+
+// TestOverMinIO reads a big part through the cache from a real S3 server,
+// counting what crosses the wire.
+func TestOverMinIO(t *testing.T) {
+	r, direct, proxy, cfg := putOverProxy(t, 3<<20+123)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	viaProxy, err := cdn.New(cfg, cdn.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +54,7 @@ func TestOverMinIO(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	p, err := c.Part("models", "yolo.onnx", r.v, r.small, viaProxy.Pin("models", "yolo.onnx", obj.ETag))
+	p, err := c.Part("models", "yolo.onnx", r.v, r.small, viaProxy.Pin("models", "yolo.onnx", r.v.ETag))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +84,7 @@ func TestOverMinIO(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c2.Close() })
-	stale, err := c2.Part("models", "yolo.onnx", r.v, r.small, direct.Pin("models", "yolo.onnx", obj.ETag))
+	stale, err := c2.Part("models", "yolo.onnx", r.v, r.small, direct.Pin("models", "yolo.onnx", r.v.ETag))
 	if err != nil {
 		t.Fatal(err)
 	}

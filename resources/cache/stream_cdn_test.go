@@ -19,23 +19,7 @@ import (
 // gives up on a GET that sends nothing for rangeTimeout, and makes its
 // requests through gate when it is not nil.
 func streamBed(t *testing.T, rangeTimeout time.Duration, gate *gated) (resource, *Part, *cdntest.Proxy, *cdn.Client) {
-	mc := cdntest.Shared(t)
-	bucket := mc.NewBucket(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	direct, err := cdn.New(mc.Config(bucket), cdn.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := newResource(12<<20 + 5)
-	obj, err := direct.Put(ctx, "models", "yolo.onnx", bytes.NewReader(r.big))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.v.ETag = obj.ETag
-	proxy := cdntest.NewProxy(t, mc.Endpoint)
-	cfg := mc.Config(bucket)
-	cfg.Host = proxy.URL()
+	r, direct, proxy, cfg := putOverProxy(t, 12<<20+5)
 	opt := cdn.Options{RangeTimeout: rangeTimeout}
 	if gate != nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -52,7 +36,7 @@ func streamBed(t *testing.T, rangeTimeout time.Duration, gate *gated) (resource,
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	p, err := c.Part("models", "yolo.onnx", r.v, r.small, viaProxy.Pin("models", "yolo.onnx", obj.ETag))
+	p, err := c.Part("models", "yolo.onnx", r.v, r.small, viaProxy.Pin("models", "yolo.onnx", r.v.ETag))
 	if err != nil {
 		t.Fatal(err)
 	}
