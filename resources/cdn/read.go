@@ -34,38 +34,6 @@ func (c *Client) Stat(ctx context.Context, folder, name string) (Object, error) 
 	return Object{Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag)}, nil
 }
 
-// Tail reads the last bytes of folder/name's big part, up to len(p), with
-// one suffix-ranged GET, and returns the object they come from (its size
-// and ETag, as a Stat would) and how many bytes it read. It takes the place
-// of a Stat and a ranged read of the end when a resource is first opened:
-// one request instead of two in a row.
-func (c *Client) Tail(ctx context.Context, folder, name string, p []byte) (Object, int, error) {
-	bucket, key, err := c.locate(folder, name)
-	if err != nil {
-		return Object{}, 0, err
-	}
-	if len(p) == 0 {
-		return Object{}, 0, fmt.Errorf("tail %s/%s: no room", bucket, key)
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.opt.RangeTimeout)
-	defer cancel()
-	rng := fmt.Sprintf("bytes=-%d", len(p))
-	out, err := c.down.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key, Range: &rng})
-	if err != nil {
-		return Object{}, 0, mapErr("read", bucket, key, err)
-	}
-	defer out.Body.Close()
-	start, total, ok := parseContentRange(aws.ToString(out.ContentRange))
-	if !ok || start > total || total-start > int64(len(p)) {
-		return Object{}, 0, fmt.Errorf("tail %s/%s: asked %s, got Content-Range %q", bucket, key, rng, aws.ToString(out.ContentRange))
-	}
-	n, err := io.ReadFull(out.Body, p[:total-start])
-	if err != nil {
-		return Object{}, n, fmt.Errorf("tail %s/%s: %w", bucket, key, err)
-	}
-	return Object{Size: total, ETag: aws.ToString(out.ETag)}, n, nil
-}
-
 // errResume marks a ranged read that stopped early and may go on from where
 // it stopped.
 var errResume = errors.New("body cut short")

@@ -9,6 +9,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
+// Tail reads the last bytes of folder/name's big part, up to len(p), with
+// one suffix-ranged GET, and returns the object they come from (its size
+// and ETag, as a Stat would) and how many bytes it read. It takes the place
+// of a Stat and a ranged read of the end when a resource is first opened:
+// one request instead of two in a row.
+func (c *Client) Tail(ctx context.Context, folder, name string, p []byte) (Object, int, error) {
+	return c.end(ctx, folder, name, p, true)
+}
+
 // Head reads the first bytes of folder/name's big part, up to len(p), with
 // one ranged GET that pins no ETag, and returns the object they come from
 // (its size and ETag) and how many bytes it read: all of p, or the whole
@@ -16,28 +25,44 @@ import (
 // that the first read of a cold resource need not wait for a GET of its
 // own; the caller keeps the bytes only when the ETag is the one it pins.
 func (c *Client) Head(ctx context.Context, folder, name string, p []byte) (Object, int, error) {
+	return c.end(ctx, folder, name, p, false)
+}
+
+// end is Tail (last) or Head: one unpinned ranged GET of an end of the
+// object into p, with the object's size and ETag from its headers.
+func (c *Client) end(ctx context.Context, folder, name string, p []byte, last bool) (Object, int, error) {
+	op, rng := "head", fmt.Sprintf("bytes=0-%d", len(p)-1)
+	if last {
+		op, rng = "tail", fmt.Sprintf("bytes=-%d", len(p))
+	}
 	bucket, key, err := c.locate(folder, name)
 	if err != nil {
 		return Object{}, 0, err
 	}
 	if len(p) == 0 {
-		return Object{}, 0, fmt.Errorf("head %s/%s: no room", bucket, key)
+		return Object{}, 0, fmt.Errorf("%s %s/%s: no room", op, bucket, key)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opt.RangeTimeout)
 	defer cancel()
-	rng := fmt.Sprintf("bytes=0-%d", len(p)-1)
 	out, err := c.down.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key, Range: &rng})
 	if err != nil {
 		return Object{}, 0, mapErr("read", bucket, key, err)
 	}
 	defer out.Body.Close()
 	start, total, ok := parseContentRange(aws.ToString(out.ContentRange))
-	if !ok || start != 0 {
-		return Object{}, 0, fmt.Errorf("head %s/%s: asked %s, got Content-Range %q", bucket, key, rng, aws.ToString(out.ContentRange))
+	want := min(int64(len(p)), total) // the head
+	if last {
+		ok = ok && start <= total && total-start <= int64(len(p))
+		want = total - start
+	} else {
+		ok = ok && start == 0
 	}
-	n, err := io.ReadFull(out.Body, p[:min(int64(len(p)), total)])
+	if !ok {
+		return Object{}, 0, fmt.Errorf("%s %s/%s: asked %s, got Content-Range %q", op, bucket, key, rng, aws.ToString(out.ContentRange))
+	}
+	n, err := io.ReadFull(out.Body, p[:want])
 	if err != nil {
-		return Object{}, n, fmt.Errorf("head %s/%s: %w", bucket, key, err)
+		return Object{}, n, fmt.Errorf("%s %s/%s: %w", op, bucket, key, err)
 	}
 	return Object{Size: total, ETag: aws.ToString(out.ETag)}, n, nil
 }
