@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/azaion/loader/resources/bufpool"
 	"github.com/azaion/loader/resources/names"
 )
 
@@ -70,7 +71,7 @@ type Cache struct {
 
 	diskBytes, originBytes, evictions atomic.Int64
 
-	free chan []byte // chunk buffers for streams to reuse (stream.go)
+	bufs *bufpool.Pool // chunk buffers, for streams and for reads of part of a chunk
 }
 
 // slot serializes what changes an entry's files as a whole (a new version,
@@ -98,7 +99,8 @@ func Open(dir string, opt Options) (*Cache, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	c := &Cache{dir: dir, opt: opt, log: opt.Logger, slots: map[string]*slot{}, usage: map[string]*usage{}, grace: evictGrace, free: make(chan []byte, freeBufs)}
+	c := &Cache{dir: dir, opt: opt, log: opt.Logger, slots: map[string]*slot{}, usage: map[string]*usage{}, grace: evictGrace,
+		bufs: bufpool.New(int(opt.ChunkSize), keptBufs)}
 	c.removeStaleTemps()
 	c.scanUsage()
 	return c, nil

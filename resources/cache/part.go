@@ -8,8 +8,6 @@ import (
 	"io"
 	"os"
 	"sync/atomic"
-
-	"github.com/azaion/loader/resources/bufpool"
 )
 
 // Origin is where missing chunks come from: the CDN with the big part's
@@ -323,10 +321,6 @@ func (e *entry) has(i int64) bool {
 // chunkLen is chunk i's length; the last one may be short.
 func (e *entry) chunkLen(i int64) int64 { return min(e.chunk, e.v.BigLen-i*e.chunk) }
 
-// readBufs holds the buffers of chunks read from disk for reads that want
-// part of a chunk.
-var readBufs = bufpool.New(DefaultChunkSize, 8)
-
 // chunk hands chunk i to use, from disk or from the origin. When whole is
 // not nil (the caller wants the whole chunk there), a chunk on disk is read
 // into it and checked there, without use: a warm sequential read then
@@ -336,21 +330,22 @@ func (p *Part) chunk(ctx context.Context, i int64, whole []byte, use func([]byte
 	// A chunk stored between the look at the disk and the start of a fetch
 	// is read from disk: once more at most, in practice.
 	for range 4 {
-		if crc, ok := e.present(i); ok && whole != nil {
-			if e.readChunk(i, crc, whole) {
-				p.diskBytes.Add(int64(len(whole)))
-				e.c.diskBytes.Add(int64(len(whole)))
-				return nil
+		if crc, ok := e.present(i); ok {
+			dst := whole
+			if dst == nil {
+				dst = e.c.chunkBuf(e.chunkLen(i))
 			}
-		} else if ok {
-			bp := readBufs.Get(int(e.chunkLen(i)))
-			ok := e.readChunk(i, crc, *bp)
+			ok := e.readChunk(i, crc, dst)
 			if ok {
-				p.diskBytes.Add(int64(len(*bp)))
-				e.c.diskBytes.Add(int64(len(*bp)))
-				use(*bp)
+				p.diskBytes.Add(int64(len(dst)))
+				e.c.diskBytes.Add(int64(len(dst)))
+				if whole == nil {
+					use(dst)
+				}
 			}
-			readBufs.Put(bp)
+			if whole == nil {
+				e.c.putChunkBuf(dst)
+			}
 			if ok {
 				return nil
 			}

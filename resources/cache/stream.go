@@ -225,25 +225,16 @@ func (e *entry) endFlight(i int64, f *flight, buf []byte, err error) {
 	close(f.done)
 }
 
-// freeBufs bounds the chunk buffers a Cache keeps for its streams to reuse:
-// a buffer fresh from the OS costs a page fault per page on its first
-// fill, more than the network read that fills it.
-const freeBufs = 8
+// keptBufs bounds the chunk buffers a Cache keeps for reuse: a buffer
+// fresh from the OS costs a page fault per page on its first fill, more
+// than the network or disk read that fills it.
+const keptBufs = 8
 
 // chunkBuf is a buffer of n bytes (at most a chunk) for a streamed chunk.
-func (c *Cache) chunkBuf(n int64) []byte {
-	select {
-	case b := <-c.free:
-		return b[:n]
-	default:
-		return make([]byte, n, c.opt.ChunkSize)
-	}
-}
+func (c *Cache) chunkBuf(n int64) []byte { return *c.bufs.Get(int(n)) }
 
-// putChunkBuf gives a streamed chunk's buffer back, once nothing reads it.
+// putChunkBuf gives a chunk's buffer back, once nothing reads it.
 func (c *Cache) putChunkBuf(b []byte) {
-	select {
-	case c.free <- b[:cap(b)]:
-	default:
-	}
+	b = b[:cap(b)]
+	c.bufs.Put(&b)
 }
