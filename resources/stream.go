@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+
+	"github.com/azaion/loader/resources/aescbc"
 )
 
 // streamChunk is how much a stream encrypts or decrypts at a time.
@@ -99,7 +101,7 @@ func (e *encReader) encrypt(p []byte) (int, error) {
 // that is not a whole number of blocks ends the stream with ErrDecrypt, and
 // the last block is never handed out before it has been checked.
 func DecryptReader(key []byte, src io.Reader) (io.Reader, error) {
-	block, err := aes.NewCipher(key)
+	block, err := aescbc.NewCipher(key)
 	if err != nil {
 		return nil, fmt.Errorf("decrypt: %w", err)
 	}
@@ -108,10 +110,11 @@ func DecryptReader(key []byte, src io.Reader) (io.Reader, error) {
 
 type decReader struct {
 	src   io.Reader
-	block cipher.Block
+	block *aescbc.Block
 	mode  cipher.BlockMode
 	buf   []byte
-	held  int // ciphertext bytes at the front of buf, not yet decrypted
+	held  int             // ciphertext bytes held back, not yet decrypted
+	carry [BlockSize]byte // they, while out is still buf's plaintext
 	out   []byte
 	err   error
 	total int64
@@ -139,8 +142,9 @@ func (d *decReader) fill() {
 			}
 			return
 		}
-		d.mode = cipher.NewCBCDecrypter(d.block, iv)
+		d.mode = aescbc.NewCBCDecrypter(d.block, iv)
 	}
+	copy(d.buf, d.carry[:d.held]) // out is empty: buf is free again
 	n, err := readFull(d.src, d.buf[d.held:])
 	n += d.held
 	d.total += int64(n - d.held)
@@ -149,9 +153,8 @@ func (d *decReader) fill() {
 		// Keep the last block back: it may be the one with the padding.
 		ready := n - BlockSize
 		d.mode.CryptBlocks(d.buf[:ready], d.buf[:ready])
-		d.out = append(make([]byte, 0, ready), d.buf[:ready]...)
-		copy(d.buf, d.buf[ready:n])
-		d.held = BlockSize
+		d.out = d.buf[:ready]
+		d.held = copy(d.carry[:], d.buf[ready:n])
 	case io.EOF:
 		if n == 0 || n%BlockSize != 0 {
 			d.err = fmt.Errorf("%w: ciphertext is truncated (not a whole number of blocks)", ErrDecrypt)
