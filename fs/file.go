@@ -153,6 +153,7 @@ func (f *file) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 		return bp, err
 	})
 	if err != nil {
+		readBufs.Put(bp) // nil when the read ran out of time: it is still the read's
 		if errors.Is(err, context.DeadlineExceeded) {
 			f.mu.Lock()
 			f.timedOut = span{time.Now(), off, off + int64(len(dest))}

@@ -221,7 +221,7 @@ func (m *Server) Unmount() error {
 		}
 	}
 	if err != nil {
-		m.log.Warn("mount: busy, detaching lazily", "dir", m.dir, "err", err)
+		m.log.Warn("mount: not unmounted, detaching lazily", "dir", m.dir, "err", err)
 		if derr := syscall.Unmount(m.dir, syscall.MNT_DETACH); derr != nil && !errors.Is(derr, syscall.EINVAL) {
 			return fmt.Errorf("unmount %s: %w", m.dir, errors.Join(err, derr))
 		}
