@@ -1,7 +1,8 @@
 // Package bufpool keeps byte buffers of about one size for reuse, up to a
-// bound. It replaces sync.Pool for the loader's megabyte buffers: a
-// sync.Pool empties at every GC, which under the loader's soft memory limit
-// runs often, and the runtime hands the freed pages back to the OS. The
+// bound. It replaces sync.Pool for the loader's megabyte buffers: what a
+// sync.Pool holds is gone after two GCs, which under the loader's soft
+// memory limit run often, and the runtime hands the freed pages back to
+// the OS. The
 // next buffer is then fresh memory, a page fault per 4 KiB page on its first
 // fill, and on the VMs the loader was measured on that cost more than the
 // disk or network read that fills it (a warm sequential read of a page-
