@@ -388,18 +388,13 @@ func (p *Part) fetchRun(ctx context.Context, first int64, run []*flight) {
 	}
 	for k, f := range run {
 		i := first + int64(k)
-		if err == nil {
-			f.buf = buf[int64(k)*e.chunk:][:e.chunkLen(i)]
-			e.store(i, f.buf)
-		} else {
-			f.err = err
+		if err != nil {
+			e.endFlight(i, f, nil, err)
+			continue
 		}
-		e.mu.Lock()
-		if e.flights[i] == f {
-			delete(e.flights, i)
-		}
-		e.mu.Unlock()
-		close(f.done)
+		b := buf[int64(k)*e.chunk:][:e.chunkLen(i)]
+		e.store(i, b)
+		e.endFlight(i, f, b, nil)
 	}
 }
 

@@ -1,11 +1,6 @@
 package cache
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"io"
-)
+import "context"
 
 // ChunkSize is the unit of fetching and checking.
 func (c *Cache) ChunkSize() int64 { return c.opt.ChunkSize }
@@ -61,41 +56,15 @@ func (p *Part) Seed(ctx context.Context, i int64) (deliver func(b []byte)) {
 	e.mu.Unlock()
 	e.c.begin(e.key)
 	return func(b []byte) {
+		if int64(len(b)) != e.chunkLen(i) {
+			e.c.end(e.key)
+			p.fetchRun(ctx, i, []*flight{f}) // as if the cache had fetched it
+			return
+		}
 		defer e.c.end(e.key)
-		if int64(len(b)) == e.chunkLen(i) {
-			f.buf = b
-			p.originBytes.Add(int64(len(b)))
-			e.c.originBytes.Add(int64(len(b)))
-		} else {
-			f.buf, f.err = p.fetchOne(ctx, i)
-		}
-		if f.err == nil {
-			e.store(i, f.buf)
-		}
-		e.mu.Lock()
-		if e.flights[i] == f {
-			delete(e.flights, i)
-		}
-		e.mu.Unlock()
-		close(f.done)
+		p.originBytes.Add(int64(len(b)))
+		e.c.originBytes.Add(int64(len(b)))
+		e.store(i, b)
+		e.endFlight(i, f, b, nil)
 	}
-}
-
-// fetchOne reads chunk i from the origin, on a context detached from ctx
-// and bounded by FetchTimeout, as a fetch of the cache's own is.
-func (p *Part) fetchOne(ctx context.Context, i int64) ([]byte, error) {
-	e := p.e
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.c.opt.FetchTimeout)
-	defer cancel()
-	buf := make([]byte, e.chunkLen(i))
-	n, err := p.origin.ReadAt(ctx, buf, i*e.chunk)
-	if n < len(buf) {
-		if err == nil || errors.Is(err, io.EOF) {
-			err = fmt.Errorf("origin ended %d bytes early: %w", len(buf)-n, io.ErrUnexpectedEOF)
-		}
-		return nil, fmt.Errorf("cache: fetch %s/%s chunk %d: %w", e.folder, e.name, i, err)
-	}
-	p.originBytes.Add(int64(n))
-	e.c.originBytes.Add(int64(n))
-	return buf, nil
 }
