@@ -302,5 +302,11 @@ func TestStreamCutMidway(t *testing.T) {
 	if r := down.get(t, "/health"); r.code != 200 {
 		t.Fatalf("/health after a cut stream: %v", r)
 	}
+	// A load that starts while the stalled stream is still failing may join
+	// it (its chunks would come from that GET) and be cut with it, once;
+	// the load after starts a GET of its own and is whole.
+	if r := down.load(t, folder, "m.bin"); r.readErr != nil {
+		t.Logf("the first load after the fault joined the failing stream: %v", r.readErr)
+	}
 	down.loadOK(t, folder, "m.bin", size, sumOf(8, size))
 }
