@@ -103,26 +103,8 @@ func (s *Store) Login(ctx context.Context, email, password string) error {
 	s.session = sess
 	s.mu.Unlock()
 	s.log.Info("logged in", "email", email, "cdn", cfg.Host)
-	go s.warm(ctx, sess)
 	return nil
 }
-
-// warm makes the new session's first CDN request now, in the background,
-// so that the first open after a login pays only for its own requests.
-func (s *Store) warm(ctx context.Context, sess *session) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), warmTimeout)
-	defer cancel()
-	folder := ""
-	if len(s.folders) > 0 {
-		folder = s.folders[0]
-	}
-	if err := sess.cdn.Warm(ctx, folder); err != nil {
-		s.log.Debug("cdn: warm-up request failed (harmless)", "err", err)
-	}
-}
-
-// warmTimeout bounds the warm-up request of a login.
-const warmTimeout = 10 * time.Second
 
 // LoggedIn reports whether a login has succeeded.
 func (s *Store) LoggedIn() bool {
