@@ -44,26 +44,48 @@ func (m *MinIO) addUsers() error {
 		{"set-user-or-group-policy", url.Values{"policyName": {"azaion-download"}, "userOrGroup": {m.Downloader.AccessKey}, "isGroup": {"false"}}, nil, false},
 		{"set-user-or-group-policy", url.Values{"policyName": {"readwrite"}, "userOrGroup": {m.Uploader.AccessKey}, "isGroup": {"false"}}, nil, false},
 	}
-	deadline := time.Now().Add(readyTimeout)
-	for _, s := range steps {
-		body := s.body
-		if s.seal {
+	for i := range steps {
+		if steps[i].seal {
 			var err error
-			if body, err = sealAdmin(m.SecretKey, body); err != nil {
+			if steps[i].body, err = sealAdmin(m.SecretKey, steps[i].body); err != nil {
 				return err
 			}
 		}
-		// IAM comes up a little after /minio/health/ready says so.
-		for {
-			err := m.admin(s.path, s.query, body)
-			if err == nil {
-				break
-			}
-			if !errors.Is(err, errNotYet) || time.Now().After(deadline) {
-				return err
-			}
-			time.Sleep(100 * time.Millisecond)
+	}
+	deadline := time.Now().Add(readyTimeout)
+	retry := func(err error) error {
+		if !errors.Is(err, errNotYet) || time.Now().After(deadline) {
+			return err
 		}
+		time.Sleep(100 * time.Millisecond)
+		return nil
+	}
+	// IAM takes writes as soon as its store exists, but its first load
+	// from disk then replaces what it holds in memory: a policy added
+	// before that load ends is gone until the next refresh, minutes later.
+	// list-users answers only after the first load, so wait for it.
+	for {
+		err := m.admin(http.MethodGet, "list-users", nil, nil)
+		if err == nil {
+			break
+		}
+		if err := retry(err); err != nil {
+			return err
+		}
+	}
+	// Every step overwrites, so a "not yet" starts the sequence again: a
+	// policy the set step cannot find is added once more.
+	for i := 0; i < len(steps); {
+		s := steps[i]
+		err := m.admin(http.MethodPut, s.path, s.query, s.body)
+		if err == nil {
+			i++
+			continue
+		}
+		if err := retry(err); err != nil {
+			return err
+		}
+		i = 0
 	}
 	return nil
 }
@@ -76,12 +98,12 @@ func userBody(k Keys) []byte {
 	return b
 }
 
-// admin makes one PUT to MinIO's admin API, signed with the root keys.
-func (m *MinIO) admin(path string, query url.Values, body []byte) error {
+// admin makes one request to MinIO's admin API, signed with the root keys.
+func (m *MinIO) admin(method, path string, query url.Values, body []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
 	u := m.Endpoint + "/minio/admin/v3/" + path + "?" + query.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
