@@ -129,8 +129,10 @@ func (f *file) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 // left to its read and never returns here.
 var readBufs = bufpool.New(RequestSize, 16)
 
-// Read decrypts through the opened version's ReadAt with the request's
-// context, bounded by ReadTimeout.
+// Read decrypts through the opened version with the request's context,
+// bounded by ReadTimeout. Bytes that read-ahead has decrypted already are
+// sent at once from its buffers; any other read runs in a goroutine of its
+// own (see call), so that a read stuck below fails with EIO.
 func (f *file) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	h, ok := fh.(*handle)
 	if !ok {
@@ -143,43 +145,72 @@ func (f *file) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 		return nil, syscall.EIO
 	}
 	start := time.Now()
-	bp, err := call(ctx, f.root, func(ctx context.Context) (*[]byte, error) {
-		bp := readBufs.Get(len(dest))
-		n, err := h.res.ReadAt(ctx, *bp, off)
-		if err == io.EOF {
-			err = nil
+	s, ok := h.res.ReadyAt(ctx, len(dest), off)
+	var bp *[]byte
+	if !ok {
+		var err error
+		bp = readBufs.Get(len(dest))
+		s, err = call(ctx, f.root, func(ctx context.Context) (resources.Span, error) {
+			s, err := h.res.ReadSpan(ctx, *bp, off)
+			if err == io.EOF {
+				err = nil
+			}
+			return s, err
+		})
+		if err != nil {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				// A read that ran out of time still owns its buffer and span.
+				s.Release()
+				readBufs.Put(bp)
+			} else {
+				f.mu.Lock()
+				f.timedOut = span{time.Now(), off, off + int64(len(dest))}
+				f.mu.Unlock()
+			}
+			if on := f.root.opt.OnRead; on != nil {
+				on(0, time.Since(start), err)
+			}
+			return nil, f.root.errno("read", f.folder, f.name, err)
 		}
-		*bp = (*bp)[:n]
-		return bp, err
-	})
-	if err != nil {
-		readBufs.Put(bp) // nil when the read ran out of time: it is still the read's
-		if errors.Is(err, context.DeadlineExceeded) {
-			f.mu.Lock()
-			f.timedOut = span{time.Now(), off, off + int64(len(dest))}
-			f.mu.Unlock()
-		}
-		if on := f.root.opt.OnRead; on != nil {
-			on(0, time.Since(start), err)
-		}
-		return nil, f.root.errno("read", f.folder, f.name, err)
 	}
 	if on := f.root.opt.OnRead; on != nil {
-		on(len(*bp), time.Since(start), nil)
+		on(s.Len(), time.Since(start), nil)
 	}
 	f.mu.Lock()
 	if h.res.Version != f.cached {
 		f.cached = "" // an older handle filled pages with its version
 	}
 	f.mu.Unlock()
-	return pooledResult{bp}, 0
+	return spanResult{s, bp}, 0
 }
 
-// pooledResult is a read's bytes in a buffer of readBufs, sent to the
-// kernel from there rather than copied into go-fuse's buffer first, and
-// handed back to the pool once sent.
-type pooledResult struct{ bp *[]byte }
+// spanResult is a read's bytes, sent to the kernel from where they are (the
+// read-ahead's plaintext, or a buffer of readBufs) with one writev rather
+// than copied into go-fuse's buffer first, and handed back once sent.
+// go-fuse writes a ReadResult with a Slices method as a vector.
+type spanResult struct {
+	s  resources.Span
+	bp *[]byte // nil when the span is all read-ahead's
+}
 
-func (r pooledResult) Bytes([]byte) ([]byte, fuse.Status) { return *r.bp, fuse.OK }
-func (r pooledResult) Size() int                          { return len(*r.bp) }
-func (r pooledResult) Done()                              { readBufs.Put(r.bp) }
+func (r spanResult) Slices() ([][]byte, fuse.Status) { return r.s.Bytes, fuse.OK }
+func (r spanResult) Size() int                       { return r.s.Len() }
+
+// Bytes is for a go-fuse that does not take slices: the bytes in one piece.
+func (r spanResult) Bytes(buf []byte) ([]byte, fuse.Status) {
+	if len(r.s.Bytes) == 1 {
+		return r.s.Bytes[0], fuse.OK
+	}
+	buf = buf[:0]
+	for _, b := range r.s.Bytes {
+		buf = append(buf, b...)
+	}
+	return buf, fuse.OK
+}
+
+func (r spanResult) Done() {
+	r.s.Release()
+	if r.bp != nil {
+		readBufs.Put(r.bp)
+	}
+}

@@ -138,13 +138,89 @@ func (a *readAhead) chunkOf(off int64) int64 {
 // straight from the Reader when the read does not look sequential and its
 // chunks are not at hand.
 func (a *readAhead) readAt(ctx context.Context, p []byte, off int64) (int, error) {
+	s, err := a.span(ctx, p, off)
+	n := 0
+	for _, b := range s.Bytes {
+		n += copy(p[n:], b)
+	}
+	s.Release()
+	if err == nil && n < len(p) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// span is readAt without the copy: a read served from the chunks comes as
+// slices of their buffers, held until the Span is released.
+func (a *readAhead) span(ctx context.Context, p []byte, off int64) (Span, error) {
 	end := min(off+int64(len(p)), a.r.size)
+	need, k0, ok := a.acquire(ctx, off, end, false)
+	if !ok {
+		// Not sequential and not at hand: decrypt just these blocks.
+		n, err := a.r.readAt(ctx, a.r.big, p, off)
+		return Span{Bytes: [][]byte{p[:n]}}, err
+	}
+	for _, c := range need {
+		select {
+		case <-ctx.Done():
+			a.abandon(need)
+			return Span{}, ctx.Err()
+		case <-c.done:
+		}
+		if c.err != nil {
+			a.release(need)
+			return Span{}, c.err
+		}
+	}
+	return a.slices(need, k0, off, end), nil
+}
+
+// ready is span for a read whose chunks are decrypted already: ok is false,
+// and nothing changes, when serving it would wait.
+func (a *readAhead) ready(ctx context.Context, n int, off int64) (Span, bool) {
+	end := min(off+int64(n), a.r.size)
+	need, k0, ok := a.acquire(ctx, off, end, true)
+	if !ok {
+		return Span{}, false
+	}
+	return a.slices(need, k0, off, end), true
+}
+
+// slices is the Span of [off, end) in chunks need, from chunk k0 on, all
+// done; releasing it releases them.
+func (a *readAhead) slices(need []*pchunk, k0, off, end int64) Span {
+	bs := make([][]byte, len(need))
+	for i, c := range need {
+		cs := a.start(k0 + int64(i))
+		lo, hi := max(off, cs)-cs, min(end, a.start(k0+int64(i)+1))-cs
+		bs[i] = (*c.buf)[lo:hi]
+	}
+	return Span{Bytes: bs, release: func() { a.release(need) }}
+}
+
+// acquire takes a reference on each chunk of [off, end) for a read,
+// starting those a sequential read needs and the window ahead of it; ok is
+// false when the read does not look sequential and its chunks are not at
+// hand. With onlyDone, it changes nothing and reports false unless every
+// chunk is decrypted already and the read is sequential.
+func (a *readAhead) acquire(ctx context.Context, off, end int64, onlyDone bool) (need []*pchunk, k0 int64, ok bool) {
 	k0, k1 := a.chunkOf(off), a.chunkOf(end-1)
 
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	// A stream starts with a read where the last one ended (or at 0), and
 	// goes on, once started, with reads near where the last one ended.
 	seq := off == a.next || a.window > 0 && off >= a.next-aheadSlack && off <= a.next+aheadSlack
+	if onlyDone {
+		if !seq {
+			return nil, 0, false
+		}
+		for k := k0; k <= k1; k++ {
+			if c := a.live[k]; c == nil || !isDone(c) || c.err != nil {
+				return nil, 0, false
+			}
+		}
+	}
 	switch {
 	case !seq:
 		a.window = 0
@@ -158,7 +234,7 @@ func (a *readAhead) readAt(ctx context.Context, p []byte, off int64) (int, error
 	if seq {
 		a.warmLocked(ctx, k0, min(k1+a.window, a.chunks-1))
 	}
-	need := make([]*pchunk, 0, k1-k0+1)
+	need = make([]*pchunk, 0, k1-k0+1)
 	for k := k0; k <= k1; k++ {
 		c := a.live[k]
 		if c == nil && seq {
@@ -179,33 +255,22 @@ func (a *readAhead) readAt(ctx context.Context, p []byte, off int64) (int, error
 	}
 	a.evictLocked(k0, k1)
 	a.touchLocked()
-	a.mu.Unlock()
-
 	if len(need) < int(k1-k0+1) {
-		// Not sequential and not at hand: decrypt just these blocks.
-		a.release(need)
-		return a.r.readAt(ctx, a.r.big, p, off)
-	}
-	n := 0
-	for i, c := range need {
-		select {
-		case <-ctx.Done():
-			a.abandon(need)
-			return n, ctx.Err()
-		case <-c.done:
+		for _, c := range need {
+			a.unrefLocked(c)
 		}
-		if c.err != nil {
-			a.release(need)
-			return n, c.err
-		}
-		cs := a.start(k0 + int64(i))
-		n += copy(p[n:], (*c.buf)[off+int64(n)-cs:])
+		return nil, 0, false
 	}
-	a.release(need)
-	if n < len(p) {
-		return n, io.EOF
+	return need, k0, true
+}
+
+func isDone(c *pchunk) bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
 	}
-	return n, nil
 }
 
 // warmLocked asks the big part for the cache chunks of chunks k0..k1 that

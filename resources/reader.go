@@ -127,6 +127,56 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	return r.readAt(ctx, r.big, p, off)
 }
 
+// Span is plaintext read at an offset: its bytes in order, in one or more
+// slices, which stay valid until Release.
+type Span struct {
+	Bytes   [][]byte
+	release func()
+}
+
+// Len is the number of bytes in the span.
+func (s Span) Len() int {
+	n := 0
+	for _, b := range s.Bytes {
+		n += len(b)
+	}
+	return n
+}
+
+// Release ends the use of the span's bytes.
+func (s Span) Release() {
+	if s.release != nil {
+		s.release()
+	}
+}
+
+// ReadSpan reads like ReadAt, without copying what read-ahead has
+// decrypted: a sequential read's bytes come as slices of the chunks that
+// hold them, the Reader's until the span is released; any other read fills
+// p and the span is p's bytes. Past the end, or with a short span, it
+// returns io.EOF.
+func (r *Reader) ReadSpan(ctx context.Context, p []byte, off int64) (Span, error) {
+	if r.ahead != nil && off >= 0 && off < r.size && len(p) > 0 {
+		s, err := r.ahead.span(ctx, p, off)
+		if err == nil && s.Len() < len(p) {
+			err = io.EOF
+		}
+		return s, err
+	}
+	n, err := r.readAt(ctx, r.big, p, off)
+	return Span{Bytes: [][]byte{p[:n]}}, err
+}
+
+// ReadyAt is ReadSpan for n bytes at off that read-ahead has decrypted
+// already: it never waits, and when the bytes are not at hand it returns
+// false and leaves the Reader as it was. Bytes short of n mean the end.
+func (r *Reader) ReadyAt(ctx context.Context, n int, off int64) (Span, bool) {
+	if r.ahead == nil || off < 0 || off >= r.size || n <= 0 {
+		return Span{}, false
+	}
+	return r.ahead.ready(ctx, n, off)
+}
+
 // readAt reads plaintext at off, the big part's ciphertext from src.
 func (r *Reader) readAt(ctx context.Context, src BigPart, p []byte, off int64) (int, error) {
 	if off < 0 {
