@@ -37,7 +37,16 @@ type config struct {
 	command string
 	keep    bool
 	perf    string // directory for perf profiles of the loader, or ""
+	// only, when not empty, names the groups of figures to take (see
+	// groups); such a partial run prints its figures and writes no report.
+	only map[string]bool
 }
+
+// groups are the figures --only can pick, in the order they are taken.
+var groups = []string{"api", "warm", "random", "base", "cold", "rclone"}
+
+// wants reports whether the run takes the figures of group g.
+func (c config) wants(g string) bool { return len(c.only) == 0 || c.only[g] }
 
 // results holds every figure by key, in the order they were taken.
 type results struct {
@@ -107,8 +116,13 @@ func run(cfg config) (*results, error) {
 		return nil, err
 	}
 
-	// P7 and P6: /upload and /load through the control API.
-	for i := range cfg.runs {
+	// P7 and P6: /upload and /load through the control API. The first
+	// upload puts the resource in place for every other figure.
+	apiRuns := cfg.runs
+	if !cfg.wants("api") {
+		apiRuns = 1
+	}
+	for i := range apiRuns {
 		resetPeak(st.loaderPID())
 		dropCaches()
 		start := time.Now()
@@ -127,6 +141,9 @@ func run(cfg config) (*results, error) {
 		return nil, errors.New("/load returned other bytes than were uploaded")
 	}
 	for i := range cfg.runs {
+		if !cfg.wants("api") {
+			break
+		}
 		resetPeak(st.loaderPID())
 		start := time.Now()
 		if _, err := st.load(io.Discard); err != nil {
@@ -156,15 +173,21 @@ func run(cfg config) (*results, error) {
 
 	// P1 and P4: warm sequential reads, then again with the pages kept.
 	for i := range cfg.runs {
+		if !cfg.wants("warm") {
+			break
+		}
 		dropCaches()
 		resetPeak(st.loaderPID())
 		stop := profile(cfg, "p1", i, st.loaderPID())
+		cpu := cpuTime(st.loaderPID())
 		d, err := ddRead(st.mountPath())
+		cpu = cpuTime(st.loaderPID()) - cpu
 		stop()
 		if err != nil {
 			return nil, err
 		}
 		res.add("p1", rate(cfg.size, d))
+		res.add("cpu.p1", cpu.Seconds()/(float64(cfg.size)/1e9))
 		res.add("rss.p1", float64(peakRSS(st.loaderPID())))
 		d, err = ddRead(st.mountPath())
 		if err != nil {
@@ -175,6 +198,9 @@ func run(cfg config) (*results, error) {
 	}
 	// P5: random 4 KiB reads, warm, against the plaintext in a local file.
 	for range cfg.runs {
+		if !cfg.wants("random") {
+			break
+		}
 		dropCaches()
 		iops, p99, err := randomReads(st.mountPath(), cfg.size, cfg.randN)
 		if err != nil {
@@ -191,10 +217,15 @@ func run(cfg config) (*results, error) {
 		res.add("p5.local.p99", p99.Seconds())
 	}
 	// P1 baselines: the FUSE ceiling, openssl, and the disk.
-	if err := zeroFS(cfg, res); err != nil {
-		return nil, err
+	if cfg.wants("base") {
+		if err := zeroFS(cfg, res); err != nil {
+			return nil, err
+		}
 	}
 	for range cfg.runs {
+		if !cfg.wants("base") {
+			break
+		}
 		dropCaches()
 		d, err := timed("openssl", "enc", "-d", "-aes-256-cbc", "-K", hex.EncodeToString(key), "-iv", hex.EncodeToString(iv), "-in", cipherBody, "-out", "/dev/null")
 		if err != nil {
@@ -213,6 +244,9 @@ func run(cfg config) (*results, error) {
 	// P2, P3: cold, every run with a fresh loader and an empty cache.
 	mid := cfg.size / 2 &^ 4095
 	for i := range cfg.runs {
+		if !cfg.wants("cold") {
+			break
+		}
 		for _, c := range []struct {
 			key string
 			off int64
@@ -263,7 +297,9 @@ func run(cfg config) (*results, error) {
 	}
 	st.stopLoader()
 
-	if _, err := os.Stat(cfg.rclone); cfg.rclone != "" && err != nil {
+	if !cfg.wants("rclone") {
+		res.note("rclone: not asked for")
+	} else if _, err := os.Stat(cfg.rclone); cfg.rclone != "" && err != nil {
 		res.note("P8 not run: no rclone binary at %s", cfg.rclone)
 	} else if cfg.rclone != "" {
 		if err := rcloneBench(cfg, st, res, want); err != nil {

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 )
 
@@ -45,7 +46,19 @@ func main() {
 	flag.StringVar(&cfg.perf, "perf", "", "directory for perf profiles of the loader during P1 and P3 (none: no profiles)")
 	flag.StringVar(&cfg.command, "command", "", "the command that reproduces the run, for the report")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory (the loader's and MinIO's logs) after the run")
+	only := flag.String("only", "", "take only these groups of figures, comma-separated ("+strings.Join(groups, ", ")+
+		"), print them and leave the report alone")
 	flag.Parse()
+	if *only != "" {
+		cfg.only = map[string]bool{}
+		for _, g := range strings.Split(*only, ",") {
+			if !slices.Contains(groups, g) {
+				fmt.Fprintf(os.Stderr, "azaion-bench: --only: no group %q (groups: %s)\n", g, strings.Join(groups, ", "))
+				os.Exit(2)
+			}
+			cfg.only[g] = true
+		}
+	}
 	if cfg.command == "" {
 		cfg.command = strings.Join(os.Args, " ")
 	}
@@ -76,6 +89,10 @@ func runAndReport(cfg config) error {
 	res, err := run(cfg)
 	if err != nil {
 		return err
+	}
+	if len(cfg.only) > 0 {
+		res.print()
+		return nil
 	}
 	section := res.markdown(cfg, before, loadavg())
 	fmt.Println(section)

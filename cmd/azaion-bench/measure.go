@@ -131,3 +131,21 @@ func (s samples) spread() (lo, hi float64) {
 
 // rate turns a duration into bytes per second.
 func rate(size int64, d time.Duration) float64 { return float64(size) / d.Seconds() }
+
+// cpuTime is the CPU time (user and system, every thread) a process has
+// used so far, from /proc/PID/stat, in clock ticks of 10 ms.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}

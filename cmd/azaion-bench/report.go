@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 )
 
@@ -42,10 +44,11 @@ func loadavg() string {
 }
 
 // Units of the figures.
-func gbs(v float64) string  { return fmt.Sprintf("%.2f GB/s", v/1e9) }
-func ms(v float64) string   { return fmt.Sprintf("%.1f ms", v*1e3) }
-func mib(v float64) string  { return fmt.Sprintf("%.0f MiB", v/(1<<20)) }
-func iops(v float64) string { return fmt.Sprintf("%.0f IOPS", v) }
+func gbs(v float64) string      { return fmt.Sprintf("%.2f GB/s", v/1e9) }
+func ms(v float64) string       { return fmt.Sprintf("%.1f ms", v*1e3) }
+func mib(v float64) string      { return fmt.Sprintf("%.0f MiB", v/(1<<20)) }
+func iops(v float64) string     { return fmt.Sprintf("%.0f IOPS", v) }
+func cpuPerGB(v float64) string { return fmt.Sprintf("%.2f CPU-s/GB", v) }
 
 // fig is "median [min–max]" of a figure.
 func (r *results) fig(key string, unit func(float64) string) string {
@@ -160,4 +163,27 @@ func (r *results) markdown(cfg config, loadBefore, loadAfter string) string {
 		}
 	}
 	return b.String()
+}
+
+// print writes every figure a partial run (--only) took, one a line, as
+// "key: median [min–max]", and the notes.
+func (r *results) print() {
+	keys := slices.Sorted(maps.Keys(r.figs))
+	for _, k := range keys {
+		unit := gbs
+		switch {
+		case strings.HasPrefix(k, "rss."):
+			unit = mib
+		case strings.HasPrefix(k, "cpu."):
+			unit = cpuPerGB
+		case strings.HasPrefix(k, "p2.") || strings.HasSuffix(k, ".p99"):
+			unit = ms
+		case strings.HasSuffix(k, "iops"):
+			unit = iops
+		}
+		fmt.Printf("%-16s %s\n", k+":", r.fig(k, unit))
+	}
+	for _, n := range r.notes {
+		fmt.Println("note:", n)
+	}
 }
