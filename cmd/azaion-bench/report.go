@@ -166,7 +166,7 @@ func (r *results) markdown(cfg config, loadBefore, loadAfter string) string {
 }
 
 // print writes every figure a partial run (--only) took, one a line, as
-// "key: median [min–max]", and the notes.
+// "key: median [min–max]" (the notes went to stderr as they came).
 func (r *results) print() {
 	keys := slices.Sorted(maps.Keys(r.figs))
 	for _, k := range keys {
@@ -182,8 +182,5 @@ func (r *results) print() {
 			unit = iops
 		}
 		fmt.Printf("%-16s %s\n", k+":", r.fig(k, unit))
-	}
-	for _, n := range r.notes {
-		fmt.Println("note:", n)
 	}
 }
