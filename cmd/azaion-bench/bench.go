@@ -271,12 +271,15 @@ func run(cfg config) (*results, error) {
 		}
 		resetPeak(st.loaderPID())
 		stop := profile(cfg, "p3", i, st.loaderPID())
+		cpu := cpuTime(st.loaderPID())
 		d, err := ddRead(st.mountPath())
+		cpu = cpuTime(st.loaderPID()) - cpu
 		stop()
 		if err != nil {
 			return nil, err
 		}
 		res.add("p3", rate(cfg.size, d))
+		res.add("cpu.p3", cpu.Seconds()/(float64(cfg.size)/1e9))
 		res.add("rss.p3", float64(peakRSS(st.loaderPID())))
 		// Baselines: a plain download, and the seed's download-then-decrypt.
 		dropCaches()
