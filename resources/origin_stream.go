@@ -10,8 +10,8 @@ import (
 // ETag, read as it arrives: the cache's fetch of a long run of chunks for a
 // sequential reader (a cache.Streamer). Its errors are the Store's, as
 // ReadAt's are.
-func (o *cdnOrigin) Stream(ctx context.Context, off, n int64) (io.ReadCloser, error) {
-	r, err := o.cdn.Stream(ctx, o.folder, o.name, o.etag, off, n)
+func (o cdnOrigin) Stream(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+	r, err := o.pinned.Stream(ctx, off, n)
 	if err != nil {
 		return nil, cdnError(err)
 	}

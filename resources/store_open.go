@@ -103,7 +103,7 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 	default:
 		return nil, fmt.Errorf("open %s/%s: %w", folder, name, cdnError(err))
 	}
-	origin := &cdnOrigin{cdn: sess.cdn, folder: folder, name: name, etag: v.ETag}
+	origin := cdnOrigin{sess.cdn.Pin(folder, name, v.ETag)}
 	part, err := s.cache.Part(folder, name, v, small, origin)
 	if err != nil {
 		return nil, fmt.Errorf("open %s/%s: cache: %w", folder, name, err)
@@ -187,15 +187,12 @@ func (t *tailPart) ReadAt(ctx context.Context, p []byte, off int64) (int, error)
 }
 
 // cdnOrigin reads one version of a big part from the CDN, pinned by its ETag
-// so that a replaced object is never spliced into an open file.
-type cdnOrigin struct {
-	cdn          *cdn.Client
-	folder, name string
-	etag         string
-}
+// so that a replaced object is never spliced into an open file, with the
+// Store's errors.
+type cdnOrigin struct{ pinned cdn.Pinned }
 
-func (o *cdnOrigin) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
-	n, err := o.cdn.ReadAt(ctx, o.folder, o.name, o.etag, p, off)
+func (o cdnOrigin) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	n, err := o.pinned.ReadAt(ctx, p, off)
 	if err != nil {
 		return n, cdnError(err)
 	}
