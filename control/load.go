@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/azaion/loader/resources"
+	"github.com/azaion/loader/resources/bufpool"
 )
 
 const (
@@ -97,24 +98,40 @@ func (h *handler) load(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// loadBufs holds the buffers of the reads that read-ahead does not serve
+// from its own chunks, shared by every /load: a buffer made for each MiB
+// sent is one the GC has to give back to the OS and take again under
+// serve's memory limit.
+var loadBufs = bufpool.New(streamChunk, 2*streamDepth)
+
 // copyAt streams size bytes of src to write in order, with streamDepth reads
 // of streamChunk bytes running ahead, so that fetching and decrypting the
 // next chunks overlaps with sending this one. Each read is bounded by
-// stallTimeout.
+// stallTimeout. The bytes go out from where the read left them: the
+// read-ahead's chunks (resources.Span) or a buffer of loadBufs.
 func copyAt(ctx context.Context, src *resources.Reader, size int64, write func([]byte) error) error {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	type result struct {
-		buf []byte
-		err error
+		span resources.Span
+		bp   *[]byte
+		err  error
+	}
+	release := func(r result) {
+		r.span.Release()
+		loadBufs.Put(r.bp)
 	}
 	chunks := (size + streamChunk - 1) / streamChunk
 	slots := make(chan chan result, streamDepth)
-	// free hands a chunk's buffer, once sent, to a read further on: a
-	// stream uses streamDepth+2 buffers at most instead of making (and
-	// clearing) one per MiB sent, which the GC then had to give back to
-	// the OS and take again under serve's memory limit.
-	free := make(chan []byte, streamDepth+2)
+	defer func() {
+		cancel()
+		// The reads still running end within stallTimeout; their
+		// buffers go back when they do.
+		go func() {
+			for ch := range slots {
+				release(<-ch)
+			}
+		}()
+	}()
 	go func() {
 		defer close(slots)
 		for i := int64(0); i < chunks; i++ {
@@ -125,23 +142,17 @@ func copyAt(ctx context.Context, src *resources.Reader, size int64, write func([
 				return
 			}
 			go func(off int64) {
-				var buf []byte
-				select {
-				case buf = <-free:
-				default:
-					buf = make([]byte, streamChunk)
-				}
-				buf = buf[:min(streamChunk, size-off)]
+				bp := loadBufs.Get(int(min(streamChunk, size-off)))
 				rctx, rcancel := context.WithTimeout(ctx, stallTimeout)
 				defer rcancel()
-				err := readChunk(rctx, src, buf, off)
+				s, err := readSpan(rctx, src, *bp, off)
 				if err != nil && ctx.Err() == nil && rctx.Err() == nil {
 					// A fetch this read joined may have failed for an
 					// earlier reader (a CDN that has just come back):
 					// one fresh try before the stream is cut.
-					err = readChunk(rctx, src, buf, off)
+					s, err = readSpan(rctx, src, *bp, off)
 				}
-				ch <- result{buf, err}
+				ch <- result{s, bp, err}
 			}(i * streamChunk)
 		}
 	}()
@@ -149,18 +160,17 @@ func copyAt(ctx context.Context, src *resources.Reader, size int64, write func([
 	for ch := range slots {
 		res := <-ch
 		if res.err != nil {
+			release(res)
 			return fmt.Errorf("read at %d: %w", done, res.err)
 		}
-		if err := write(res.buf); err != nil {
-			return err
+		for _, b := range res.span.Bytes {
+			if err := write(b); err != nil {
+				release(res)
+				return err
+			}
+			done += int64(len(b))
 		}
-		done += int64(len(res.buf))
-		// Sent: a buffer that a failed read may still be filling is
-		// never handed on.
-		select {
-		case free <- res.buf[:cap(res.buf)]:
-		default:
-		}
+		release(res)
 	}
 	if done != size {
 		return ctx.Err()
@@ -168,14 +178,16 @@ func copyAt(ctx context.Context, src *resources.Reader, size int64, write func([
 	return nil
 }
 
-// readChunk fills buf with the plaintext at off.
-func readChunk(ctx context.Context, src *resources.Reader, buf []byte, off int64) error {
-	n, err := src.ReadAt(ctx, buf, off)
-	if n == len(buf) {
-		return nil
+// readSpan reads the len(buf) bytes of plaintext at off, into buf or as
+// slices of the read-ahead's chunks.
+func readSpan(ctx context.Context, src *resources.Reader, buf []byte, off int64) (resources.Span, error) {
+	s, err := src.ReadSpan(ctx, buf, off)
+	if s.Len() == len(buf) {
+		return s, nil
 	}
+	s.Release()
 	if err == nil || err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
-	return err
+	return resources.Span{}, err
 }
