@@ -72,7 +72,7 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 	// it matches the tail's.
 	var head *headFetch
 	if first && !(cached && meta.Present > 0 && s.cache.Has(folder, name, 0)) {
-		head = startHead(ctx, s.log, sess.cdn, folder, name, s.cache.ChunkSize())
+		head = startHead(ctx, s.log, sess.cdn, folder, name, s.cache)
 		defer func() { head.drop() }()
 	}
 	small, err := s.get(ctx, sess, folder, name+".small")
@@ -206,6 +206,7 @@ type headFetch struct {
 	began  time.Time
 	cancel context.CancelFunc
 	done   chan headResult // buffered: the GET never waits for a reader
+	cache  *cache.Cache    // whose chunk buffer the GET reads into
 }
 
 type headResult struct {
@@ -217,11 +218,11 @@ type headResult struct {
 // startHead starts the GET of folder/name's first n bytes. It is detached
 // from ctx, since its chunk may be handed to the cache after the open
 // returns, and bounded by the CDN client's RangeTimeout.
-func startHead(ctx context.Context, log *slog.Logger, c *cdn.Client, folder, name string, n int64) *headFetch {
+func startHead(ctx context.Context, log *slog.Logger, c *cdn.Client, folder, name string, cc *cache.Cache) *headFetch {
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	h := &headFetch{log: log, began: time.Now(), cancel: cancel, done: make(chan headResult, 1)}
+	h := &headFetch{log: log, began: time.Now(), cancel: cancel, done: make(chan headResult, 1), cache: cc}
 	go func() {
-		buf := make([]byte, n)
+		buf := cc.ChunkBuf(cc.ChunkSize())
 		obj, got, err := c.Head(hctx, folder, name, buf)
 		h.done <- headResult{obj: obj, buf: buf[:got], err: err}
 	}()
@@ -253,6 +254,7 @@ func (h *headFetch) seed(part *cache.Part, v cache.Version) {
 		ok := r.err == nil && r.obj.ETag == v.ETag && r.obj.Size == v.BigLen
 		h.log.Debug("first chunk fetched at open", "bytes", len(r.buf), "kept", ok, "err", r.err, "took_ms", ms(time.Since(h.began)))
 		if !ok {
+			h.cache.PutChunkBuf(r.buf)
 			return nil
 		}
 		return r.buf

@@ -2,7 +2,9 @@ package bufpool
 
 import (
 	"runtime"
+	"syscall"
 	"testing"
+	"unsafe"
 )
 
 func TestReuseAndBounds(t *testing.T) {
@@ -38,5 +40,45 @@ func TestReuseAndBounds(t *testing.T) {
 	q.Put(nil)
 	if n := len(q.free); n != 0 {
 		t.Fatalf("kept %d buffers of the wrong size", n)
+	}
+}
+
+// resident counts b's pages that are in memory (mincore).
+func resident(t *testing.T, b []byte) int {
+	t.Helper()
+	// mincore wants a page-aligned address: widen b to whole pages.
+	start := uintptr(unsafe.Pointer(&b[0])) &^ (pageSize - 1)
+	end := uintptr(unsafe.Pointer(&b[len(b)-1])) + 1
+	pages := (end - start + pageSize - 1) / pageSize
+	vec := make([]byte, pages)
+	if _, _, e := syscall.Syscall(syscall.SYS_MINCORE, start, pages*pageSize, uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		t.Fatalf("mincore: %v", e)
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return n
+}
+
+// TestPrefill: prefilled buffers are whole, resident, handed out by Get,
+// and no more than the bound are kept.
+func TestPrefill(t *testing.T) {
+	const size = 1 << 20
+	fresh := make([]byte, size)
+	if n := resident(t, fresh); n > 2 {
+		t.Skipf("a fresh buffer has %d pages resident already: nothing to tell apart", n)
+	}
+	p := New(size, 2)
+	p.Prefill(3)
+	if n := len(p.free); n != 2 {
+		t.Fatalf("free list holds %d after Prefill(3), want the bound, 2", n)
+	}
+	b := p.Get(size)
+	if len(*b) != size {
+		t.Fatalf("Get: len %d", len(*b))
+	}
+	if n, want := resident(t, *b), size/pageSize; n < want {
+		t.Fatalf("a prefilled buffer has %d of %d pages resident", n, want)
 	}
 }

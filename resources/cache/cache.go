@@ -46,6 +46,9 @@ const (
 	// that long after the first unrecorded one.
 	persistEvery = 16
 	persistDelay = time.Second
+	// closeWait bounds how long Close waits for chunks on their way to
+	// the disk.
+	closeWait = 2 * time.Second
 	// staleTemp is the age after which Open removes a temp file left behind.
 	staleTemp = time.Hour
 	// maxFileName is NAME_MAX; longer names are served but not cached.
@@ -72,6 +75,10 @@ type Cache struct {
 	diskBytes, originBytes, evictions atomic.Int64
 
 	bufs *bufpool.Pool // chunk buffers, for streams and for reads of part of a chunk
+
+	// unstored counts the chunks handed to readers and not yet stored;
+	// Close waits for them.
+	unstored atomic.Int64
 }
 
 // slot serializes what changes an entry's files as a whole (a new version,
@@ -219,9 +226,15 @@ func (c *Cache) List() (map[string][]string, error) {
 	return out, nil
 }
 
-// Close writes the sidecars that have chunks not yet recorded. The cache
-// stays usable.
+// Close waits (up to closeWait) for the chunks that readers have been
+// handed to reach the disk, and writes the sidecars that have chunks not
+// yet recorded. The cache stays usable.
 func (c *Cache) Close() error {
+	// A chunk that readers have is on its way to the disk: wait for it
+	// (a little), so that a restart finds it.
+	for deadline := time.Now().Add(closeWait); c.unstored.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	c.mu.Lock()
 	slots := make([]*slot, 0, len(c.slots))
 	for _, s := range c.slots {

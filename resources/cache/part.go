@@ -204,7 +204,7 @@ func (f *flight) wait(ctx context.Context, use func([]byte)) error {
 	free := f.reused && f.users == 0
 	e.mu.Unlock()
 	if free {
-		e.c.putChunkBuf(f.buf)
+		e.c.PutChunkBuf(f.buf)
 	}
 	return nil
 }
@@ -333,7 +333,7 @@ func (p *Part) chunk(ctx context.Context, i int64, whole []byte, use func([]byte
 		if crc, ok := e.present(i); ok {
 			dst := whole
 			if dst == nil {
-				dst = e.c.chunkBuf(e.chunkLen(i))
+				dst = e.c.ChunkBuf(e.chunkLen(i))
 			}
 			ok := e.readChunk(i, crc, dst)
 			if ok {
@@ -344,7 +344,7 @@ func (p *Part) chunk(ctx context.Context, i int64, whole []byte, use func([]byte
 				}
 			}
 			if whole == nil {
-				e.c.putChunkBuf(dst)
+				e.c.PutChunkBuf(dst)
 			}
 			if ok {
 				return nil

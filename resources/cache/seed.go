@@ -29,10 +29,10 @@ func (c *Cache) Has(folder, name string, i int64) bool {
 
 // Seed marks chunk i as being fetched by the caller rather than by the
 // cache, and returns the function that ends that fetch: deliver(b) with
-// the chunk's bytes from the Part's version (b is then the cache's; it is
-// stored and recorded as a fetched chunk is), or deliver(nil) when the
-// caller got nothing usable, and the cache fetches the chunk from the
-// origin itself. Readers of chunk i wait for it meanwhile, as for any
+// the chunk's bytes from the Part's version, in a buffer from ChunkBuf (b
+// is then the cache's: its readers have it at once, and it is stored and
+// recorded as a fetched chunk is), or deliver(nil) when the caller got
+// nothing usable, and the cache fetches the chunk from the origin itself. Readers of chunk i wait for it meanwhile, as for any
 // fetch. The caller must call deliver once, soon: a reader waits for it up
 // to its own deadline.
 //
@@ -64,7 +64,7 @@ func (p *Part) Seed(ctx context.Context, i int64) (deliver func(b []byte)) {
 		defer e.c.end(e.key)
 		p.originBytes.Add(int64(len(b)))
 		e.c.originBytes.Add(int64(len(b)))
-		e.store(i, b)
-		e.endFlight(i, f, b, nil)
+		e.publish(f, b)
+		e.storePublished(i, f)
 	}
 }

@@ -106,26 +106,12 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 	go func() {
 		defer close(storing)
 		for a := range stores {
-			ok := e.store(a.i, a.f.buf)
-			e.mu.Lock()
-			if e.flights[a.i] == a.f {
-				delete(e.flights, a.i)
-			}
-			free := false
-			if ok {
-				// Readers after this one read the chunk from disk.
-				a.f.reused = true
-				free = a.f.users == 0
-			} else {
+			if !e.storePublished(a.i, a.f) {
 				// A chunk not kept on disk is fetched again when read:
 				// go no further ahead of the readers than they asked.
-				// (Its buffer stays with the readers that have the
-				// flight, and the GC.)
+				e.mu.Lock()
 				s.end = s.want
-			}
-			e.mu.Unlock()
-			if free {
-				e.c.putChunkBuf(a.f.buf)
+				e.mu.Unlock()
 			}
 			e.c.end(e.key)
 		}
@@ -181,7 +167,7 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 		i, f := s.next, s.queue[0]
 		e.mu.Unlock()
 
-		buf := e.c.chunkBuf(e.chunkLen(i))
+		buf := e.c.ChunkBuf(e.chunkLen(i))
 		t := time.AfterFunc(e.c.opt.FetchTimeout, func() {
 			cancel(fmt.Errorf("no whole chunk within %v: %w", e.c.opt.FetchTimeout, context.DeadlineExceeded))
 		})
@@ -192,7 +178,7 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 				rerr = fmt.Errorf("origin ended %d bytes early: %w", len(buf)-n, io.ErrUnexpectedEOF)
 			}
 			err = fmt.Errorf("cache: fetch %s/%s chunk %d: %w", e.folder, e.name, i, rerr)
-			e.c.putChunkBuf(buf)
+			e.c.PutChunkBuf(buf)
 			continue
 		}
 		p.originBytes.Add(int64(n))
@@ -201,10 +187,7 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 		s.next++
 		s.queue = s.queue[1:]
 		e.mu.Unlock()
-		// The chunk's readers have it now; it stays a flight, one that is
-		// done, until it is on disk, so that a reader in between finds it.
-		f.buf, f.e = buf, e
-		close(f.done)
+		e.publish(f, buf)
 		e.c.begin(e.key)
 		stores <- arrived{i, f}
 	}
@@ -213,6 +196,39 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 // storeAhead bounds how many chunks a stream has handed to its readers but
 // not yet stored: its memory beside the chunk it reads.
 const storeAhead = 4
+
+// publish hands a fetched chunk, in buf from the cache's chunk buffers, to
+// the readers of its flight at once. The flight stays in the entry's
+// flights, done, until storePublished, so that a reader in between finds
+// it rather than the disk.
+func (e *entry) publish(f *flight, buf []byte) {
+	e.c.unstored.Add(1)
+	f.buf, f.e = buf, e
+	close(f.done)
+}
+
+// storePublished stores chunk i of published flight f and ends the flight:
+// readers after it read the disk, and its buffer goes back once its last
+// reader is done. It reports whether the chunk is on disk; when it is not,
+// its buffer stays with the readers that have the flight, and the GC.
+func (e *entry) storePublished(i int64, f *flight) bool {
+	defer e.c.unstored.Add(-1)
+	ok := e.store(i, f.buf)
+	e.mu.Lock()
+	if e.flights[i] == f {
+		delete(e.flights, i)
+	}
+	free := false
+	if ok {
+		f.reused = true
+		free = f.users == 0
+	}
+	e.mu.Unlock()
+	if free {
+		e.c.PutChunkBuf(f.buf)
+	}
+	return ok
+}
 
 // endFlight ends the fetch of chunk i with its bytes or an error.
 func (e *entry) endFlight(i int64, f *flight, buf []byte, err error) {
@@ -230,11 +246,17 @@ func (e *entry) endFlight(i int64, f *flight, buf []byte, err error) {
 // than the network or disk read that fills it.
 const keptBufs = 8
 
-// chunkBuf is a buffer of n bytes (at most a chunk) for a streamed chunk.
-func (c *Cache) chunkBuf(n int64) []byte { return *c.bufs.Get(int(n)) }
+// ChunkBuf is a buffer of n bytes (at most a chunk) from the cache's free
+// chunk buffers: for a streamed chunk, or a chunk that a caller fetches and
+// hands to Seed.
+func (c *Cache) ChunkBuf(n int64) []byte { return *c.bufs.Get(int(n)) }
 
-// putChunkBuf gives a chunk's buffer back, once nothing reads it.
-func (c *Cache) putChunkBuf(b []byte) {
+// Prefill readies n chunk buffers ahead of the first reads (see
+// bufpool.Pool.Prefill).
+func (c *Cache) Prefill(n int) { c.bufs.Prefill(n) }
+
+// PutChunkBuf gives a chunk's buffer back, once nothing reads it.
+func (c *Cache) PutChunkBuf(b []byte) {
 	b = b[:cap(b)]
 	c.bufs.Put(&b)
 }
