@@ -180,14 +180,15 @@ func run(cfg config) (*results, error) {
 		resetPeak(st.loaderPID())
 		stop := profile(cfg, "p1", i, st.loaderPID())
 		cpu := cpuTime(st.loaderPID())
-		d, err := ddRead(st.mountPath())
+		d, ddCPU, err := ddReadCPU(st.mountPath())
 		cpu = cpuTime(st.loaderPID()) - cpu
 		stop()
 		if err != nil {
 			return nil, err
 		}
 		res.add("p1", rate(cfg.size, d))
-		res.add("cpu.p1", cpu.Seconds()/(float64(cfg.size)/1e9))
+		res.add("cpu.p1", perGB(cpu, cfg.size))
+		res.add("cpu.p1.dd", perGB(ddCPU, cfg.size))
 		res.add("rss.p1", float64(peakRSS(st.loaderPID())))
 		d, err = ddRead(st.mountPath())
 		if err != nil {
@@ -279,7 +280,7 @@ func run(cfg config) (*results, error) {
 			return nil, err
 		}
 		res.add("p3", rate(cfg.size, d))
-		res.add("cpu.p3", cpu.Seconds()/(float64(cfg.size)/1e9))
+		res.add("cpu.p3", perGB(cpu, cfg.size))
 		res.add("rss.p3", float64(peakRSS(st.loaderPID())))
 		// Baselines: a plain download, and the seed's download-then-decrypt.
 		dropCaches()
@@ -411,11 +412,15 @@ func zeroFS(cfg config, res *results) error {
 	}
 	for range cfg.runs {
 		dropCaches()
-		d, err := ddRead(filepath.Join(dir, "zero"))
+		cpu := cpuTime(cmd.Process.Pid)
+		d, ddCPU, err := ddReadCPU(filepath.Join(dir, "zero"))
+		cpu = cpuTime(cmd.Process.Pid) - cpu
 		if err != nil {
 			return err
 		}
 		res.add("fuse", rate(cfg.size, d))
+		res.add("cpu.fuse", perGB(cpu, cfg.size))
+		res.add("cpu.fuse.dd", perGB(ddCPU, cfg.size))
 		d, err = ddRead(filepath.Join(dir, "zero"))
 		if err != nil {
 			return err

@@ -22,13 +22,22 @@ func dropCaches() error {
 
 // ddRead reads path with `dd bs=1M` to /dev/null and returns the wall time.
 func ddRead(path string) (time.Duration, error) {
+	d, _, err := ddReadCPU(path)
+	return d, err
+}
+
+// ddReadCPU is ddRead that also returns dd's own CPU time (user and
+// system): its copies out of the page cache, and the kernel's side of the
+// FUSE requests it waits for.
+func ddReadCPU(path string) (wall, cpu time.Duration, err error) {
 	start := time.Now()
-	out, err := exec.Command("dd", "if="+path, "of=/dev/null", "bs=1M").CombinedOutput()
-	d := time.Since(start)
+	cmd := exec.Command("dd", "if="+path, "of=/dev/null", "bs=1M")
+	out, err := cmd.CombinedOutput()
+	wall = time.Since(start)
 	if err != nil {
-		return 0, fmt.Errorf("dd %s: %w: %s", path, err, strings.TrimSpace(string(out)))
+		return 0, 0, fmt.Errorf("dd %s: %w: %s", path, err, strings.TrimSpace(string(out)))
 	}
-	return d, nil
+	return wall, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
 }
 
 // timed runs a command and returns its wall time.
@@ -131,6 +140,9 @@ func (s samples) spread() (lo, hi float64) {
 
 // rate turns a duration into bytes per second.
 func rate(size int64, d time.Duration) float64 { return float64(size) / d.Seconds() }
+
+// perGB is CPU time d per GB of a size-byte read, in seconds.
+func perGB(d time.Duration, size int64) float64 { return d.Seconds() / (float64(size) / 1e9) }
 
 // cpuTime is the CPU time (user and system, every thread) a process has
 // used so far, from /proc/PID/stat, in clock ticks of 10 ms.

@@ -108,10 +108,16 @@ func (r *results) markdown(cfg config, loadBefore, loadAfter string) string {
 			c.what, r.fig(c.key, mib), mib(float64(r.size)), r.max(c.key)/float64(r.size), verdict(r.max(c.key) <= 100<<20))
 	}
 	l, u := r.med("load")/r.med("go.decrypt"), r.med("upload")/r.med("go.encrypt")
-	w("| P7 | `/load` throughput | %s | Go CBC decrypt, one core: %s | %.2f× | report, ≥ 0.7× | %s |", r.fig("load", gbs), r.fig("go.decrypt", gbs), l, verdict(l >= 0.7))
-	w("| P7 | `/upload` throughput | %s | Go CBC encrypt, one core: %s | %.2f× | report, ≥ 0.7× | %s |", r.fig("upload", gbs), r.fig("go.encrypt", gbs), u, verdict(u >= 0.7))
+	w("| P7 | `/load` throughput | %s | Go CBC decrypt, one core: %s | %.3f× | report, ≥ 0.7× | %s |", r.fig("load", gbs), r.fig("go.decrypt", gbs), l, verdict(l >= 0.7))
+	w("| P7 | `/upload` throughput | %s | Go CBC encrypt, one core: %s | %.3f× | report, ≥ 0.7× | %s |", r.fig("upload", gbs), r.fig("go.encrypt", gbs), u, verdict(u >= 0.7))
 	w("| P7 | the loader's CBC decrypt alone (`resources/aescbc`), one core | %s | Go CBC decrypt, one core: %s | %.2f× | report | |",
 		r.fig("aescbc.decrypt", gbs), r.fig("go.decrypt", gbs), r.med("aescbc.decrypt")/r.med("go.decrypt"))
+	if r.has("cpu.p1") && r.has("cpu.fuse") {
+		w("")
+		w("CPU time per GB read (user and system, every thread; median [min–max]): P1, the loader %s and `dd` %s; "+
+			"(a), the zero file system %s and `dd` %s; P3, the loader %s. Two cores give 2 CPU-s per second of wall time.",
+			r.fig("cpu.p1", cpuPerGB), r.fig("cpu.p1.dd", cpuPerGB), r.fig("cpu.fuse", cpuPerGB), r.fig("cpu.fuse.dd", cpuPerGB), r.fig("cpu.p3", cpuPerGB))
+	}
 	if r.has("rclone.off.p1") {
 		w("")
 		w("P8, rclone crypt mounts over the same MinIO (`rclone mount --read-only`, its other options at their defaults), the same file, the same cache states:")
