@@ -8,6 +8,18 @@ import (
 	"time"
 )
 
+// memReader is a Reader over a fresh random plaintext of size bytes, its
+// big part in memory.
+func memReader(t *testing.T, size int64) ([]byte, *Reader) {
+	t.Helper()
+	plain, small, big := splitOf(t, size)
+	r, err := NewReader(context.Background(), testKey, small, BytesPart(big), int64(len(big)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plain, r
+}
+
 // spanBytes is a span's bytes in one piece.
 func spanBytes(s Span) []byte {
 	var out []byte
@@ -34,11 +46,7 @@ func waitReady(t *testing.T, r *Reader, n int, off int64) Span {
 // plaintext, some of it as two slices of two chunks; the end is io.EOF.
 func TestReadSpanSequential(t *testing.T) {
 	ctx := context.Background()
-	plain, small, big := splitOf(t, 9<<20+5)
-	r, err := NewReader(ctx, testKey, small, BytesPart(big), int64(len(big)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	plain, r := memReader(t, 9<<20+5)
 	buf := make([]byte, 1<<20)
 	var out []byte
 	multi := 0
@@ -68,11 +76,7 @@ func TestReadSpanSequential(t *testing.T) {
 // sequential and served from the chunks.
 func TestReadyAt(t *testing.T) {
 	ctx := context.Background()
-	plain, small, big := splitOf(t, 9<<20+5)
-	r, err := NewReader(ctx, testKey, small, BytesPart(big), int64(len(big)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	plain, r := memReader(t, 9<<20+5)
 	const piece = 1 << 20
 	if _, ok := r.ReadyAt(ctx, piece, 0); ok {
 		t.Fatal("ReadyAt on a fresh reader: served, want not at hand")
@@ -127,11 +131,7 @@ func TestReadyAt(t *testing.T) {
 // once the span is released.
 func TestSpanOutlivesItsChunk(t *testing.T) {
 	ctx := context.Background()
-	plain, small, big := splitOf(t, 12<<20+5)
-	r, err := NewReader(ctx, testKey, small, BytesPart(big), int64(len(big)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	plain, r := memReader(t, 12<<20+5)
 	const piece = 1 << 20
 	buf := make([]byte, piece)
 	var held Span

@@ -80,11 +80,7 @@ func TestReadAheadSequential(t *testing.T) {
 // goroutines all give the exact plaintext. Run with -race.
 func TestReadAheadMixed(t *testing.T) {
 	ctx := context.Background()
-	plain, small, big := splitOf(t, 9<<20+777)
-	r, err := NewReader(ctx, testKey, small, BytesPart(big), int64(len(big)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	plain, r := memReader(t, 9<<20+777)
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Add(1)
