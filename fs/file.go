@@ -150,19 +150,19 @@ func (f *file) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 	if !ok {
 		var err error
 		bp = readBufs.Get(len(dest))
-		s, err = call(ctx, f.root, func(ctx context.Context) (resources.Span, error) {
+		s, err = callDrop(ctx, f.root, func(ctx context.Context) (resources.Span, error) {
 			s, err := h.res.ReadSpan(ctx, *bp, off)
 			if err == io.EOF {
 				err = nil
 			}
 			return s, err
+		}, func(s resources.Span) {
+			// A failed read, or one given up on, once it has returned.
+			s.Release()
+			readBufs.Put(bp)
 		})
 		if err != nil {
-			if !errors.Is(err, context.DeadlineExceeded) {
-				// A read that ran out of time still owns its buffer and span.
-				s.Release()
-				readBufs.Put(bp)
-			} else {
+			if errors.Is(err, context.DeadlineExceeded) {
 				f.mu.Lock()
 				f.timedOut = span{time.Now(), off, off + int64(len(dest))}
 				f.mu.Unlock()

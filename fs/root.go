@@ -35,9 +35,17 @@ func newRoot(store Store, opt Options) *root {
 }
 
 // call runs fn with ctx bounded by ReadTimeout, and returns when fn does or
-// when the bound runs out, whichever is first: a store that ignores its
-// context cannot hang a FUSE request.
+// when the bound runs out (or the request is interrupted), whichever is
+// first: a store that ignores its context cannot hang a FUSE request.
 func call[T any](ctx context.Context, r *root, fn func(ctx context.Context) (T, error)) (T, error) {
+	return callDrop(ctx, r, fn, nil)
+}
+
+// callDrop is call for a result that holds buffers: drop gets every result
+// of fn that the caller does not, one that came with an error or one that
+// came after the caller gave up, once fn has returned it. Until then fn
+// may still be writing into what the result holds.
+func callDrop[T any](ctx context.Context, r *root, fn func(ctx context.Context) (T, error), drop func(T)) (T, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opt.ReadTimeout)
 	defer cancel()
 	type result struct {
@@ -51,8 +59,14 @@ func call[T any](ctx context.Context, r *root, fn func(ctx context.Context) (T, 
 	}()
 	select {
 	case res := <-ch:
+		if res.err != nil && drop != nil {
+			drop(res.v)
+		}
 		return res.v, res.err
 	case <-ctx.Done():
+		if drop != nil {
+			go func() { drop((<-ch).v) }()
+		}
 		var zero T
 		return zero, ctx.Err()
 	}
