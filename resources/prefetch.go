@@ -89,9 +89,9 @@ type pchunk struct {
 	cancel    context.CancelFunc // stops the decryption, and the fetches it waits for
 }
 
-// chunkBufs keeps the plaintext buffers of the chunks (chunk 0 holds the
-// small part's plaintext too, a little more than aheadChunk).
-var chunkBufs = bufpool.New(aheadChunk+2*BlockSize, 12)
+// chunkBufs keeps the plaintext buffers of the chunks, each large enough
+// for chunk 0, which holds the small part's plaintext too.
+var chunkBufs = bufpool.New(aheadChunk+MaxSmallLen+2*BlockSize, 12)
 
 func newReadAhead(r *Reader) *readAhead {
 	if r.size < aheadMinSize {

@@ -166,3 +166,26 @@ func TestSpanOutlivesItsChunk(t *testing.T) {
 	}
 	held.Release()
 }
+
+// TestChunksFitPooledBuffers: every read-ahead chunk, chunk 0 with the
+// small part's plaintext too, fits the pooled plaintext and ciphertext
+// buffers, so that prefilled buffers serve the first read and none is
+// dropped as too small.
+func TestChunksFitPooledBuffers(t *testing.T) {
+	_, r := memReader(t, 9<<20+5)
+	if len(r.small) != MaxSmallLen {
+		t.Fatalf("small part of %d bytes, want the largest, %d", len(r.small), MaxSmallLen)
+	}
+	a := r.ahead
+	for k := int64(0); k < a.chunks; k++ {
+		lo, hi := a.start(k), a.start(k+1)
+		// As Reader.readAt sizes its ciphertext: the blocks and the one before.
+		clen := ((hi-1)/BlockSize - lo/BlockSize + 2) * BlockSize
+		if hi-lo > int64(chunkBufs.Size()) {
+			t.Errorf("chunk %d: %d bytes of plaintext, pooled buffers hold %d", k, hi-lo, chunkBufs.Size())
+		}
+		if clen > int64(cipherBufs.Size()) {
+			t.Errorf("chunk %d: %d bytes of ciphertext, pooled buffers hold %d", k, clen, cipherBufs.Size())
+		}
+	}
+}

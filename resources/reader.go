@@ -115,7 +115,9 @@ func (r *Reader) readCipherFrom(ctx context.Context, src BigPart, p []byte, off 
 // once already: only reads of several MiB are cut.
 const parallelMin = 1 << 20
 
-var cipherBufs = bufpool.New(1<<20+2*BlockSize, 4)
+// cipherBufs keeps ciphertext buffers large enough for a read-ahead chunk
+// (chunk 0's, with the small part, is the largest) and a 1 MiB FUSE read.
+var cipherBufs = bufpool.New(aheadChunk+MaxSmallLen+3*BlockSize, 4)
 
 // ReadAt reads plaintext at off. Past the end it returns io.EOF, with every
 // short read. Sequential reads are served from chunks decrypted ahead of

@@ -22,6 +22,9 @@ func New(size, keep int) *Pool {
 	return &Pool{size: size, free: make(chan *[]byte, keep)}
 }
 
+// Size is the capacity of the buffers the pool makes and keeps.
+func (p *Pool) Size() int { return p.size }
+
 // Get returns a buffer of length n: a kept one when there is one large
 // enough, else a new one of capacity max(n, size).
 func (p *Pool) Get(n int) *[]byte {
