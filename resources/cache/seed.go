@@ -32,9 +32,11 @@ func (c *Cache) Has(folder, name string, i int64) bool {
 // the chunk's bytes from the Part's version, in a buffer from ChunkBuf (b
 // is then the cache's: its readers have it at once, and it is stored and
 // recorded as a fetched chunk is), or deliver(nil) when the caller got
-// nothing usable, and the cache fetches the chunk from the origin itself. Readers of chunk i wait for it meanwhile, as for any
-// fetch. The caller must call deliver once, soon: a reader waits for it up
-// to its own deadline.
+// nothing usable, and the cache fetches the chunk from the origin itself.
+// deliver returns at once; the store, or the fetch, goes on in the
+// background. Readers of chunk i wait for it meanwhile, as for any fetch.
+// The caller must call deliver once, soon: a reader waits for it up to its
+// own deadline.
 //
 // Seed returns nil, and the caller drops its fetch, when chunk i is on
 // disk, is being fetched already, or is past the end.
@@ -58,13 +60,15 @@ func (p *Part) Seed(ctx context.Context, i int64) (deliver func(b []byte)) {
 	return func(b []byte) {
 		if int64(len(b)) != e.chunkLen(i) {
 			e.c.end(e.key)
-			p.fetchRun(ctx, i, []*flight{f}) // as if the cache had fetched it
+			go p.fetchRun(ctx, i, []*flight{f}) // as if the cache had fetched it
 			return
 		}
-		defer e.c.end(e.key)
 		p.originBytes.Add(int64(len(b)))
 		e.c.originBytes.Add(int64(len(b)))
 		e.publish(f, b)
-		e.storePublished(i, f)
+		go func() {
+			defer e.c.end(e.key)
+			e.storePublished(i, f)
+		}()
 	}
 }
