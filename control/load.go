@@ -152,6 +152,10 @@ func copyAt(ctx context.Context, src *resources.Reader, size int64, write func([
 					// one fresh try before the stream is cut.
 					s, err = readSpan(rctx, src, *bp, off)
 				}
+				if s.Borrowed() {
+					loadBufs.Put(bp) // unused: the bytes are the read-ahead's
+					bp = nil
+				}
 				ch <- result{s, bp, err}
 			}(i * streamChunk)
 		}

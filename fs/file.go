@@ -173,6 +173,10 @@ func (f *file) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 			return nil, f.root.errno("read", f.folder, f.name, err)
 		}
 	}
+	if s.Borrowed() && bp != nil {
+		readBufs.Put(bp) // unused: the bytes are the read-ahead's
+		bp = nil
+	}
 	if on := f.root.opt.OnRead; on != nil {
 		on(s.Len(), time.Since(start), nil)
 	}

@@ -48,6 +48,13 @@ func TestReadSpanSequential(t *testing.T) {
 	ctx := context.Background()
 	plain, r := memReader(t, 9<<20+5)
 	buf := make([]byte, 1<<20)
+	// A read that does not start a stream is decrypted into buf.
+	s, err := r.ReadSpan(ctx, buf, 5<<20)
+	if err != nil || s.Borrowed() || &s.Bytes[0][0] != &buf[0] || !bytes.Equal(spanBytes(s), plain[5<<20:6<<20]) {
+		t.Fatalf("ReadSpan at 5 MiB of a fresh reader: %v, borrowed %v; want its bytes in buf", err, s.Borrowed())
+	}
+	s.Release()
+	r.ahead.drop()
 	var out []byte
 	multi := 0
 	for off := int64(0); off < r.Size(); {
@@ -58,6 +65,9 @@ func TestReadSpanSequential(t *testing.T) {
 		}
 		if len(s.Bytes) > 1 {
 			multi++
+			if !s.Borrowed() {
+				t.Fatalf("ReadSpan at %d: slices of two chunks, but not Borrowed", off)
+			}
 		}
 		out = append(out, spanBytes(s)...)
 		s.Release()
@@ -146,7 +156,7 @@ func TestSpanOutlivesItsChunk(t *testing.T) {
 		}
 		s.Release()
 	}
-	if &held.Bytes[0][0] == &buf[0] {
+	if &held.Bytes[0][0] == &buf[0] || !held.Borrowed() {
 		t.Fatal("the held span is the caller's buffer, not the read-ahead's")
 	}
 	// Jump, and read a stream elsewhere: the old chunks are dropped and

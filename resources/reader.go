@@ -145,6 +145,11 @@ func (s Span) Len() int {
 	return n
 }
 
+// Borrowed reports whether the span's bytes are the Reader's (read-ahead
+// chunks, lent until Release) rather than in the buffer the read was given,
+// which is then free at once.
+func (s Span) Borrowed() bool { return s.release != nil }
+
 // Release ends the use of the span's bytes.
 func (s Span) Release() {
 	if s.release != nil {
