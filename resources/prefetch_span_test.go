@@ -159,9 +159,10 @@ func TestSpanOutlivesItsChunk(t *testing.T) {
 	if &held.Bytes[0][0] == &buf[0] || !held.Borrowed() {
 		t.Fatal("the held span is the caller's buffer, not the read-ahead's")
 	}
-	// Jump, and read a stream elsewhere: the old chunks are dropped and
-	// new ones take buffers from the pool.
-	for off := int64(6 * piece); off < 12*piece; off += piece {
+	// Jump (8 MiB is past aheadSlack from where the stream is), and read a
+	// stream there: the old chunks are dropped and new ones take buffers
+	// from the pool.
+	for off := int64(8 * piece); off < 12*piece; off += piece {
 		n, err := r.ReadAt(ctx, buf, off)
 		if err != nil && err != io.EOF {
 			t.Fatal(err)
