@@ -49,6 +49,7 @@ func TestSeedServesAndStores(t *testing.T) {
 	if s := p.Stats(); s.OriginBytes != cs {
 		t.Fatalf("origin bytes %d, want %d", s.OriginBytes, cs)
 	}
+	waitChunks(t, p, 1) // deliver stores in the background
 	if on, _ := p.Present(); on != 1 || !c.Has("models", "yolo.onnx", 0) || c.Has("models", "yolo.onnx", 1) {
 		t.Fatalf("%d chunks on disk, Has(0) %v, Has(1) %v; want chunk 0 only", on, c.Has("models", "yolo.onnx", 0), c.Has("models", "yolo.onnx", 1))
 	}
@@ -123,7 +124,12 @@ func TestSeedWithoutDisk(t *testing.T) {
 	if n := o.calls.Load(); n != 0 {
 		t.Fatalf("the origin was asked %d times", n)
 	}
-	again := p.Seed(context.Background(), 0)
+	// Once the seeded chunk's flight has ended (deliver's store, which
+	// keeps nothing here, runs in the background), a new Seed is taken.
+	var again func([]byte)
+	for deadline := time.Now().Add(5 * time.Second); again == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		again = p.Seed(context.Background(), 0)
+	}
 	if again == nil {
 		t.Fatal("an entry without disk refused a second Seed of a chunk it does not keep")
 	}
