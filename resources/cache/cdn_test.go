@@ -49,15 +49,7 @@ func TestOverMinIO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Open(t.TempDir(), Options{}) // 1 MiB chunks
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	p, err := c.Part("models", "yolo.onnx", r.v, r.small, viaProxy.Pin("models", "yolo.onnx", r.v.ETag))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := pinnedPart(t, Options{}, r, viaProxy) // 1 MiB chunks
 	b := make([]byte, 100)
 	if n, err := p.ReadAt(ctx, b, 2<<20+500); err != nil || n != 100 || !bytes.Equal(b, r.big[2<<20+500:2<<20+600]) {
 		t.Fatalf("read: %d, %v", n, err)
@@ -79,16 +71,24 @@ func TestOverMinIO(t *testing.T) {
 	if _, err := direct.Put(ctx, "models", "yolo.onnx", bytes.NewReader(random(1000))); err != nil {
 		t.Fatal(err)
 	}
-	c2, err := Open(t.TempDir(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c2.Close() })
-	stale, err := c2.Part("models", "yolo.onnx", r.v, r.small, direct.Pin("models", "yolo.onnx", r.v.ETag))
-	if err != nil {
-		t.Fatal(err)
-	}
+	stale := pinnedPart(t, Options{}, r, direct)
 	if _, err := stale.ReadAt(ctx, b, 0); !errors.Is(err, cdn.ErrChanged) {
 		t.Fatalf("read of a replaced object: %v, want cdn.ErrChanged", err)
 	}
+}
+
+// pinnedPart is r's Part in a fresh cache with options opt, read from the
+// CDN through client, pinned to r's ETag.
+func pinnedPart(t *testing.T, opt Options, r resource, client *cdn.Client) *Part {
+	t.Helper()
+	c, err := Open(t.TempDir(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	p, err := c.Part("models", "yolo.onnx", r.v, r.small, client.Pin("models", "yolo.onnx", r.v.ETag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

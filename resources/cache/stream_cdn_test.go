@@ -31,16 +31,7 @@ func streamBed(t *testing.T, rangeTimeout time.Duration, gate *gated) (resource,
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Open(t.TempDir(), Options{FetchTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	p, err := c.Part("models", "yolo.onnx", r.v, r.small, viaProxy.Pin("models", "yolo.onnx", r.v.ETag))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r, p, proxy, direct
+	return r, pinnedPart(t, Options{FetchTimeout: 10 * time.Second}, r, viaProxy), proxy, direct
 }
 
 // TestStreamOverMinIOResumesAfterCut: a sequential read's one GET, cut

@@ -124,19 +124,7 @@ func TestStreamGoesNoFurtherThanWanted(t *testing.T) {
 	if got, _ := p.Present(); got != 10 {
 		t.Fatalf("%d chunks on disk, want the 10 asked for", got)
 	}
-	deadline := time.Now().Add(streamIdle + 5*time.Second)
-	for {
-		p.e.mu.Lock()
-		n := len(p.e.streams)
-		p.e.mu.Unlock()
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the stream is still open %v after its last chunk", streamIdle+5*time.Second)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitNoStreams(t, p, streamIdle+5*time.Second)
 	// A later read starts a stream of its own, from where it reads.
 	readAt(t, p, 20*cs, cs)
 	if got := o.opened(); len(got) != 2 || got[1][0] != 20*cs {
@@ -253,19 +241,7 @@ func TestStreamWithoutDisk(t *testing.T) {
 			t.Fatalf("streams %v: one asks for more than the 2 chunks read", o.opened())
 		}
 	}
-	deadline := time.Now().Add(time.Second)
-	for {
-		p.e.mu.Lock()
-		n := len(p.e.streams)
-		p.e.mu.Unlock()
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d streams still open after their chunks were read", n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitNoStreams(t, p, time.Second)
 }
 
 // TestStreamJoinAndBound: a read a little past a stream's wanted chunks is
@@ -294,4 +270,22 @@ func TestStreamJoinAndBound(t *testing.T) {
 		t.Fatalf("streams %v, want %v: chunk 30 alone, then one from 0 up to it", got, want)
 	}
 	waitChunks(t, p, 7)
+}
+
+// waitNoStreams waits up to within for p's streams to end.
+func waitNoStreams(t *testing.T, p *Part, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		p.e.mu.Lock()
+		n := len(p.e.streams)
+		p.e.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d streams still open %v after their chunks were read", n, within)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
