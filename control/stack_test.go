@@ -133,6 +133,12 @@ func (l *loader) loginOK(t *testing.T) {
 // never held whole.
 func (l *loader) upload(t *testing.T, folder, name string, content io.Reader) reply {
 	t.Helper()
+	return do(t, uploadRequest(l.url, folder, name, content))
+}
+
+// uploadRequest is a POST of content to url's /upload/{name} in folder,
+// its multipart body streamed from content as the request is sent.
+func uploadRequest(url, folder, name string, content io.Reader) *http.Request {
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	go func() {
@@ -140,16 +146,16 @@ func (l *loader) upload(t *testing.T, folder, name string, content io.Reader) re
 		if err == nil {
 			var fw io.Writer
 			if fw, err = mw.CreateFormFile("file", name); err == nil {
-				if _, err = io.Copy(fw, content); err == nil {
+				if _, err = io.CopyBuffer(fw, content, make([]byte, 1<<20)); err == nil {
 					err = mw.Close()
 				}
 			}
 		}
 		pw.CloseWithError(err)
 	}()
-	req, _ := http.NewRequest("POST", l.url+"/upload/"+name, pr)
+	req, _ := http.NewRequest("POST", url+"/upload/"+name, pr)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	return do(t, req)
+	return req
 }
 
 // uploadOK uploads content and fails t unless it answers 200 {"status":"ok"}.

@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime/multipart"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -138,23 +136,7 @@ func goCBCRates(size int64) (enc, dec float64) {
 
 // postUpload streams content to /upload as cmd/azaion-bench does.
 func postUpload(url, folder, name string, content io.Reader) error {
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		err := mw.WriteField("folder", folder)
-		if err == nil {
-			var fw io.Writer
-			if fw, err = mw.CreateFormFile("file", name); err == nil {
-				if _, err = io.CopyBuffer(fw, content, make([]byte, 1<<20)); err == nil {
-					err = mw.Close()
-				}
-			}
-		}
-		pw.CloseWithError(err)
-	}()
-	req, _ := http.NewRequest("POST", url+"/upload/"+name, pr)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := client.Do(req)
+	resp, err := client.Do(uploadRequest(url, folder, name, content))
 	if err != nil {
 		return err
 	}
