@@ -3,7 +3,6 @@ package resources_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"testing"
 	"time"
 
@@ -20,12 +19,8 @@ func TestOpenFetchesFirstChunk(t *testing.T) {
 	bed := testbed.New(t, testbed.Options{ProxyCDN: true})
 	folder := bed.NewFolder(t)
 	up := bed.LoggedIn(t, testbed.StoreOptions{})
-	plain := make([]byte, 3<<20+123)
-	rand.Read(plain)
 	ctx := context.Background()
-	if _, err := up.Upload(ctx, folder, "m.bin", bytes.NewReader(plain)); err != nil {
-		t.Fatal(err)
-	}
+	plain := uploadRandom(t, up, folder, "m.bin", 3<<20+123)
 	s := bed.LoggedIn(t, testbed.StoreOptions{})
 	before := bed.CDNProxy.BytesFromUpstream()
 	res, err := s.Open(ctx, folder, "m.bin")
@@ -65,12 +60,8 @@ func TestOpenWarmSkipsFirstChunk(t *testing.T) {
 	bed := testbed.New(t, testbed.Options{ProxyCDN: true})
 	folder := bed.NewFolder(t)
 	up := bed.LoggedIn(t, testbed.StoreOptions{})
-	plain := make([]byte, 2<<20)
-	rand.Read(plain)
 	ctx := context.Background()
-	if _, err := up.Upload(ctx, folder, "m.bin", bytes.NewReader(plain)); err != nil {
-		t.Fatal(err)
-	}
+	plain := uploadRandom(t, up, folder, "m.bin", 2<<20)
 	dir := t.TempDir()
 	s := bed.LoggedIn(t, testbed.StoreOptions{CacheDir: dir})
 	res, err := s.Open(ctx, folder, "m.bin")

@@ -78,12 +78,8 @@ func TestOpenCachedWhileCDNStalls(t *testing.T) {
 	bed := testbed.New(t, testbed.Options{ProxyCDN: true})
 	folder := bed.NewFolder(t)
 	s := bed.LoggedIn(t, testbed.StoreOptions{})
-	plain := make([]byte, 3<<20+123)
-	rand.Read(plain)
 	ctx := context.Background()
-	if _, err := s.Upload(ctx, folder, "m.bin", bytes.NewReader(plain)); err != nil {
-		t.Fatal(err)
-	}
+	plain := uploadRandom(t, s, folder, "m.bin", 3<<20+123)
 	bed.CDNProxy.Inject(cdntest.Fault{Mode: cdntest.Stall})
 	octx, cancel := context.WithTimeout(ctx, 4*time.Second)
 	defer cancel()
@@ -95,4 +91,16 @@ func TestOpenCachedWhileCDNStalls(t *testing.T) {
 	if err != nil || sha256.Sum256(got) != sha256.Sum256(plain) {
 		t.Fatalf("read of the cached version: %d bytes, %v", len(got), err)
 	}
+}
+
+// uploadRandom uploads size random bytes as folder/name through s and
+// returns them.
+func uploadRandom(t *testing.T, s *resources.Store, folder, name string, size int) []byte {
+	t.Helper()
+	plain := make([]byte, size)
+	rand.Read(plain)
+	if _, err := s.Upload(context.Background(), folder, name, bytes.NewReader(plain)); err != nil {
+		t.Fatal(err)
+	}
+	return plain
 }
