@@ -125,8 +125,8 @@ func (f *file) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 }
 
 // readBufs holds read buffers, one per read in progress (the kernel sends
-// up to go-fuse's MaxBackground at once); one whose read ran out of time is
-// left to its read and never returns here.
+// up to go-fuse's MaxBackground at once); one whose read was given up on
+// comes back once that read has returned.
 var readBufs = bufpool.New(RequestSize, 16)
 
 // Read decrypts through the opened version with the request's context,

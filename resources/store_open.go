@@ -215,7 +215,8 @@ type headResult struct {
 	err error
 }
 
-// startHead starts the GET of folder/name's first n bytes. It is detached
+// startHead starts the GET of folder/name's first chunk, into a chunk
+// buffer of cc. It is detached
 // from ctx, since its chunk may be handed to the cache after the open
 // returns, and bounded by the CDN client's RangeTimeout.
 func startHead(ctx context.Context, log *slog.Logger, c *cdn.Client, folder, name string, cc *cache.Cache) *headFetch {
@@ -245,7 +246,7 @@ func (h *headFetch) seed(part *cache.Part, v cache.Version) {
 	if h == nil {
 		return
 	}
-	deliver := part.Seed(context.Background(), 0)
+	deliver := part.Seed(0)
 	if deliver == nil {
 		h.cancel()
 		return

@@ -151,10 +151,11 @@ func cpuTime(pid int) time.Duration {
 	if err != nil {
 		return 0
 	}
-	// The fields after the command name, which is in parentheses.
-	_, rest, ok := strings.Cut(string(b), ") ")
-	f := strings.Fields(rest)
-	if !ok || len(f) < 13 {
+	// The fields after the command name, which is in parentheses and may
+	// hold any byte: cut at the last ')'.
+	end := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[end+1:]))
+	if end < 0 || len(f) < 13 {
 		return 0
 	}
 	utime, _ := strconv.ParseInt(f[11], 10, 64)

@@ -218,9 +218,10 @@ func (f *flight) wait(ctx context.Context, use func([]byte)) error {
 //
 // With an origin that streams (a Streamer), each run is one streamed read
 // whose chunks are published one by one as they arrive; a run started for
-// a sequential reader (long) asks the origin for everything to the end of
-// the big part and is extended by later calls that want the chunk where it
-// stands, so that a sequential read is one GET kept just ahead of it.
+// a sequential reader (long) asks the origin for everything up to the end
+// of the big part, or to the next chunk on disk or in flight, and is
+// extended by later calls that want the chunk where it stands, so that a
+// sequential read is one GET kept just ahead of it.
 func (p *Part) fetchRange(ctx context.Context, lo, hi, spec int64, long bool) map[int64]*flight {
 	e := p.e
 	out := map[int64]*flight{}
@@ -310,12 +311,6 @@ func (p *Part) fetchRange(ctx context.Context, lo, hi, spec int64, long bool) ma
 		i = j
 	}
 	return out
-}
-
-// has reports whether chunk i is recorded on disk.
-func (e *entry) has(i int64) bool {
-	_, ok := e.present(i)
-	return ok
 }
 
 // chunkLen is chunk i's length; the last one may be short.

@@ -40,7 +40,7 @@ func (c *Cache) Has(folder, name string, i int64) bool {
 //
 // Seed returns nil, and the caller drops its fetch, when chunk i is on
 // disk, is being fetched already, or is past the end.
-func (p *Part) Seed(ctx context.Context, i int64) (deliver func(b []byte)) {
+func (p *Part) Seed(i int64) (deliver func(b []byte)) {
 	e := p.e
 	if i < 0 || i >= e.chunks {
 		return nil
@@ -60,7 +60,7 @@ func (p *Part) Seed(ctx context.Context, i int64) (deliver func(b []byte)) {
 	return func(b []byte) {
 		if int64(len(b)) != e.chunkLen(i) {
 			e.c.end(e.key)
-			go p.fetchRun(ctx, i, []*flight{f}) // as if the cache had fetched it
+			go p.fetchRun(context.Background(), i, []*flight{f}) // as if the cache had fetched it
 			return
 		}
 		p.originBytes.Add(int64(len(b)))

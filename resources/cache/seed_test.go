@@ -19,11 +19,11 @@ func TestSeedServesAndStores(t *testing.T) {
 	r := newResource(3*cs + 100)
 	o := &memOrigin{data: r.big}
 	p := part(t, c, r, o)
-	deliver := p.Seed(context.Background(), 0)
+	deliver := p.Seed(0)
 	if deliver == nil {
 		t.Fatal("Seed of a missing chunk returned nil")
 	}
-	if again := p.Seed(context.Background(), 0); again != nil {
+	if again := p.Seed(0); again != nil {
 		t.Fatal("a second Seed of a chunk being seeded did not return nil")
 	}
 	got := make(chan []byte, 1)
@@ -53,7 +53,7 @@ func TestSeedServesAndStores(t *testing.T) {
 	if on, _ := p.Present(); on != 1 || !c.Has("models", "yolo.onnx", 0) || c.Has("models", "yolo.onnx", 1) {
 		t.Fatalf("%d chunks on disk, Has(0) %v, Has(1) %v; want chunk 0 only", on, c.Has("models", "yolo.onnx", 0), c.Has("models", "yolo.onnx", 1))
 	}
-	if p.Seed(context.Background(), 0) != nil {
+	if p.Seed(0) != nil {
 		t.Fatal("Seed of a chunk on disk did not return nil")
 	}
 	if err := c.Close(); err != nil {
@@ -83,7 +83,7 @@ func TestSeedNothingFetchesFromOrigin(t *testing.T) {
 		r := newResource(2*cs + 7)
 		o := &memOrigin{data: r.big}
 		p := part(t, c, r, o)
-		deliver := p.Seed(context.Background(), 2)
+		deliver := p.Seed(2)
 		go deliver(bad)
 		b := make([]byte, 7)
 		if _, err := p.ReadAt(context.Background(), b, 2*cs); err != nil || !bytes.Equal(b, r.big[2*cs:]) {
@@ -106,7 +106,7 @@ func TestSeedWithoutDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deliver := p.Seed(context.Background(), 0)
+	deliver := p.Seed(0)
 	if deliver == nil {
 		t.Fatal("Seed on an entry without disk returned nil")
 	}
@@ -128,13 +128,13 @@ func TestSeedWithoutDisk(t *testing.T) {
 	// keeps nothing here, runs in the background), a new Seed is taken.
 	var again func([]byte)
 	for deadline := time.Now().Add(5 * time.Second); again == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		again = p.Seed(context.Background(), 0)
+		again = p.Seed(0)
 	}
 	if again == nil {
 		t.Fatal("an entry without disk refused a second Seed of a chunk it does not keep")
 	}
 	again(slices.Clone(r.big[:cs]))
-	if p.Seed(context.Background(), 2) != nil || p.Seed(context.Background(), -1) != nil {
+	if p.Seed(2) != nil || p.Seed(-1) != nil {
 		t.Fatal("Seed past the end returned a deliver")
 	}
 }

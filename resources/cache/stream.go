@@ -64,7 +64,6 @@ const joinGap = runMax
 // was to fill are returned. The caller holds e.mu.
 func (e *entry) dropStreamLocked(s *stream) []*flight {
 	e.streams = slices.DeleteFunc(e.streams, func(o *stream) bool { return o == s })
-	s.end = s.want
 	q := s.queue
 	s.queue = nil
 	return q
