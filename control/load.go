@@ -113,12 +113,7 @@ func copyAt(ctx context.Context, src *resources.Reader, size int64, write func([
 	ctx, cancel := context.WithCancel(ctx)
 	type result struct {
 		span resources.Span
-		bp   *[]byte
 		err  error
-	}
-	release := func(r result) {
-		r.span.Release()
-		loadBufs.Put(r.bp)
 	}
 	chunks := (size + streamChunk - 1) / streamChunk
 	slots := make(chan chan result, streamDepth)
@@ -128,7 +123,7 @@ func copyAt(ctx context.Context, src *resources.Reader, size int64, write func([
 		// buffers go back when they do.
 		go func() {
 			for ch := range slots {
-				release(<-ch)
+				(<-ch).span.Release()
 			}
 		}()
 	}()
@@ -142,21 +137,17 @@ func copyAt(ctx context.Context, src *resources.Reader, size int64, write func([
 				return
 			}
 			go func(off int64) {
-				bp := loadBufs.Get(int(min(streamChunk, size-off)))
+				n := int(min(streamChunk, size-off))
 				rctx, rcancel := context.WithTimeout(ctx, stallTimeout)
 				defer rcancel()
-				s, err := readSpan(rctx, src, *bp, off)
+				s, err := readSpan(rctx, src, n, off)
 				if err != nil && ctx.Err() == nil && rctx.Err() == nil {
 					// A fetch this read joined may have failed for an
 					// earlier reader (a CDN that has just come back):
 					// one fresh try before the stream is cut.
-					s, err = readSpan(rctx, src, *bp, off)
+					s, err = readSpan(rctx, src, n, off)
 				}
-				if s.Borrowed() {
-					loadBufs.Put(bp) // unused: the bytes are the read-ahead's
-					bp = nil
-				}
-				ch <- result{s, bp, err}
+				ch <- result{s, err}
 			}(i * streamChunk)
 		}
 	}()
@@ -164,17 +155,16 @@ func copyAt(ctx context.Context, src *resources.Reader, size int64, write func([
 	for ch := range slots {
 		res := <-ch
 		if res.err != nil {
-			release(res)
 			return fmt.Errorf("read at %d: %w", done, res.err)
 		}
 		for _, b := range res.span.Bytes {
 			if err := write(b); err != nil {
-				release(res)
+				res.span.Release()
 				return err
 			}
 			done += int64(len(b))
 		}
-		release(res)
+		res.span.Release()
 	}
 	if done != size {
 		return ctx.Err()
@@ -182,11 +172,11 @@ func copyAt(ctx context.Context, src *resources.Reader, size int64, write func([
 	return nil
 }
 
-// readSpan reads the len(buf) bytes of plaintext at off, into buf or as
-// slices of the read-ahead's chunks.
-func readSpan(ctx context.Context, src *resources.Reader, buf []byte, off int64) (resources.Span, error) {
-	s, err := src.ReadSpan(ctx, buf, off)
-	if s.Len() == len(buf) {
+// readSpan reads the n bytes of plaintext at off, as slices of the
+// read-ahead's chunks or in a buffer of loadBufs.
+func readSpan(ctx context.Context, src *resources.Reader, n int, off int64) (resources.Span, error) {
+	s, err := src.ReadSpan(ctx, n, off, loadBufs)
+	if s.Len() == n {
 		return s, nil
 	}
 	s.Release()

@@ -146,21 +146,17 @@ func (f *file) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 	}
 	start := time.Now()
 	s, ok := h.res.ReadyAt(ctx, len(dest), off)
-	var bp *[]byte
 	if !ok {
 		var err error
-		bp = readBufs.Get(len(dest))
+		// A read given up on keeps its span (and the buffer in it) until
+		// it has returned.
 		s, err = callDrop(ctx, f.root, func(ctx context.Context) (resources.Span, error) {
-			s, err := h.res.ReadSpan(ctx, *bp, off)
+			s, err := h.res.ReadSpan(ctx, len(dest), off, readBufs)
 			if err == io.EOF {
 				err = nil
 			}
 			return s, err
-		}, func(s resources.Span) {
-			// A failed read, or one given up on, once it has returned.
-			s.Release()
-			readBufs.Put(bp)
-		})
+		}, resources.Span.Release)
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
 				f.mu.Lock()
@@ -173,10 +169,6 @@ func (f *file) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 			return nil, f.root.errno("read", f.folder, f.name, err)
 		}
 	}
-	if s.Borrowed() && bp != nil {
-		readBufs.Put(bp) // unused: the bytes are the read-ahead's
-		bp = nil
-	}
 	if on := f.root.opt.OnRead; on != nil {
 		on(s.Len(), time.Since(start), nil)
 	}
@@ -185,17 +177,14 @@ func (f *file) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 		f.cached = "" // an older handle filled pages with its version
 	}
 	f.mu.Unlock()
-	return spanResult{s, bp}, 0
+	return spanResult{s}, 0
 }
 
 // spanResult is a read's bytes, sent to the kernel from where they are (the
 // read-ahead's plaintext, or a buffer of readBufs) with one writev rather
 // than copied into go-fuse's buffer first, and handed back once sent.
 // go-fuse writes a ReadResult with a Slices method as a vector.
-type spanResult struct {
-	s  resources.Span
-	bp *[]byte // nil when the span is all read-ahead's
-}
+type spanResult struct{ s resources.Span }
 
 func (r spanResult) Slices() ([][]byte, fuse.Status) { return r.s.Bytes, fuse.OK }
 func (r spanResult) Size() int                       { return r.s.Len() }
@@ -212,9 +201,4 @@ func (r spanResult) Bytes(buf []byte) ([]byte, fuse.Status) {
 	return buf, fuse.OK
 }
 
-func (r spanResult) Done() {
-	r.s.Release()
-	if r.bp != nil {
-		readBufs.Put(r.bp)
-	}
-}
+func (r spanResult) Done() { r.s.Release() }

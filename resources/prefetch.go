@@ -2,7 +2,6 @@ package resources
 
 import (
 	"context"
-	"io"
 	"sync"
 	"time"
 
@@ -134,31 +133,15 @@ func (a *readAhead) chunkOf(off int64) int64 {
 	return k
 }
 
-// readAt serves a read of p at off (0 ≤ off < size) from the chunks, or
-// straight from the Reader when the read does not look sequential and its
-// chunks are not at hand.
-func (a *readAhead) readAt(ctx context.Context, p []byte, off int64) (int, error) {
-	s, err := a.span(ctx, p, off)
-	n := 0
-	for _, b := range s.Bytes {
-		n += copy(p[n:], b)
-	}
-	s.Release()
-	if err == nil && n < len(p) {
-		err = io.EOF
-	}
-	return n, err
-}
-
-// span is readAt without the copy: a read served from the chunks comes as
-// slices of their buffers, held until the Span is released.
-func (a *readAhead) span(ctx context.Context, p []byte, off int64) (Span, error) {
-	end := min(off+int64(len(p)), a.r.size)
+// span serves a read of n bytes at off (0 ≤ off < size): from the chunks,
+// as slices of their buffers held until the Span is released, or, when the
+// read does not look sequential and its chunks are not at hand, decrypted
+// straight into the buffer that into gives (Reader.readInto).
+func (a *readAhead) span(ctx context.Context, n int, off int64, into func() ([]byte, func())) (Span, error) {
+	end := min(off+int64(n), a.r.size)
 	need, k0, ok := a.acquire(ctx, off, end, false)
 	if !ok {
-		// Not sequential and not at hand: decrypt just these blocks.
-		n, err := a.r.readAt(ctx, a.r.big, p, off)
-		return Span{Bytes: [][]byte{p[:n]}}, err
+		return a.r.readInto(ctx, n, off, into)
 	}
 	for _, c := range need {
 		select {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/azaion/loader/resources/bufpool"
 )
 
 // memReader is a Reader over a fresh random plaintext of size bytes, its
@@ -47,27 +49,30 @@ func waitReady(t *testing.T, r *Reader, n int, off int64) Span {
 func TestReadSpanSequential(t *testing.T) {
 	ctx := context.Background()
 	plain, r := memReader(t, 9<<20+5)
-	buf := make([]byte, 1<<20)
-	// A read that does not start a stream is decrypted into buf.
-	s, err := r.ReadSpan(ctx, buf, 5<<20)
-	if err != nil || s.Borrowed() || &s.Bytes[0][0] != &buf[0] || !bytes.Equal(spanBytes(s), plain[5<<20:6<<20]) {
-		t.Fatalf("ReadSpan at 5 MiB of a fresh reader: %v, borrowed %v; want its bytes in buf", err, s.Borrowed())
+	const piece = 1 << 20
+	bufs := bufpool.New(piece, 1)
+	// A read that does not start a stream is decrypted into a buffer of
+	// bufs, which Release gives back.
+	s, err := r.ReadSpan(ctx, piece, 5<<20, bufs)
+	if err != nil || len(s.Bytes) != 1 || !bytes.Equal(spanBytes(s), plain[5<<20:6<<20]) {
+		t.Fatalf("ReadSpan at 5 MiB of a fresh reader: %v, %d slices; want one, with its bytes", err, len(s.Bytes))
 	}
+	first := &s.Bytes[0][0]
 	s.Release()
+	if again := bufs.Get(piece); &(*again)[0] != first {
+		t.Fatal("the span's buffer did not go back to the pool on Release")
+	}
 	r.ahead.drop()
 	var out []byte
 	multi := 0
 	for off := int64(0); off < r.Size(); {
-		s, err := r.ReadSpan(ctx, buf, off)
+		s, err := r.ReadSpan(ctx, piece, off, bufs)
 		n := s.Len()
 		if err != nil && !(err == io.EOF && off+int64(n) == r.Size()) {
 			t.Fatalf("ReadSpan at %d: %d bytes, %v", off, n, err)
 		}
 		if len(s.Bytes) > 1 {
 			multi++
-			if !s.Borrowed() {
-				t.Fatalf("ReadSpan at %d: slices of two chunks, but not Borrowed", off)
-			}
 		}
 		out = append(out, spanBytes(s)...)
 		s.Release()
@@ -117,8 +122,9 @@ func TestReadyAt(t *testing.T) {
 	}
 	s.Release()
 	// At the end, the span is short.
+	bufs := bufpool.New(piece, 1)
 	for off := int64(4 * piece); ; off += piece {
-		s, err := r.ReadSpan(ctx, buf, off)
+		s, err := r.ReadSpan(ctx, piece, off, bufs)
 		n := s.Len()
 		if !bytes.Equal(spanBytes(s), plain[off:off+int64(n)]) {
 			t.Fatalf("ReadSpan at %d: other bytes", off)
@@ -144,9 +150,10 @@ func TestSpanOutlivesItsChunk(t *testing.T) {
 	plain, r := memReader(t, 12<<20+5)
 	const piece = 1 << 20
 	buf := make([]byte, piece)
+	bufs := bufpool.New(piece, 1)
 	var held Span
 	for off := int64(0); off < 3*piece; off += piece {
-		s, err := r.ReadSpan(ctx, buf, off)
+		s, err := r.ReadSpan(ctx, piece, off, bufs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,8 +163,8 @@ func TestSpanOutlivesItsChunk(t *testing.T) {
 		}
 		s.Release()
 	}
-	if &held.Bytes[0][0] == &buf[0] || !held.Borrowed() {
-		t.Fatal("the held span is the caller's buffer, not the read-ahead's")
+	if len(held.Bytes) != 2 {
+		t.Fatalf("the held span is %d slices, want two of the read-ahead's chunks", len(held.Bytes))
 	}
 	// Jump (8 MiB is past aheadSlack from where the stream is), and read a
 	// stream there: the old chunks are dropped and new ones take buffers

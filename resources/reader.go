@@ -123,10 +123,22 @@ var cipherBufs = bufpool.New(aheadChunk+MaxSmallLen+3*BlockSize, 4)
 // short read. Sequential reads are served from chunks decrypted ahead of
 // them (see readAhead); other reads decrypt just the blocks they cover.
 func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
-	if r.ahead != nil && off >= 0 && off < r.size && len(p) > 0 {
-		return r.ahead.readAt(ctx, p, off)
+	if r.ahead == nil || off < 0 || off >= r.size || len(p) == 0 {
+		return r.readAt(ctx, r.big, p, off)
 	}
-	return r.readAt(ctx, r.big, p, off)
+	s, err := r.ahead.span(ctx, len(p), off, func() ([]byte, func()) { return p, nil })
+	n := 0
+	for _, b := range s.Bytes {
+		if len(b) > 0 && &b[0] != &p[n] { // a chunk's bytes, not p's own
+			copy(p[n:], b)
+		}
+		n += len(b)
+	}
+	s.Release()
+	if err == nil && n < len(p) {
+		err = io.EOF
+	}
+	return n, err
 }
 
 // Span is plaintext read at an offset: its bytes in order, in one or more
@@ -145,11 +157,6 @@ func (s Span) Len() int {
 	return n
 }
 
-// Borrowed reports whether the span's bytes are the Reader's (read-ahead
-// chunks, lent until Release) rather than in the buffer the read was given,
-// which is then free at once.
-func (s Span) Borrowed() bool { return s.release != nil }
-
 // Release ends the use of the span's bytes.
 func (s Span) Release() {
 	if s.release != nil {
@@ -157,21 +164,42 @@ func (s Span) Release() {
 	}
 }
 
-// ReadSpan reads like ReadAt, without copying what read-ahead has
-// decrypted: a sequential read's bytes come as slices of the chunks that
-// hold them, the Reader's until the span is released; any other read fills
-// p and the span is p's bytes. Past the end, or with a short span, it
-// returns io.EOF.
-func (r *Reader) ReadSpan(ctx context.Context, p []byte, off int64) (Span, error) {
-	if r.ahead != nil && off >= 0 && off < r.size && len(p) > 0 {
-		s, err := r.ahead.span(ctx, p, off)
-		if err == nil && s.Len() < len(p) {
-			err = io.EOF
-		}
-		return s, err
+// ReadSpan reads up to n bytes of plaintext at off as ReadAt does, without
+// copying what read-ahead has decrypted: a sequential read's bytes come as
+// slices of the chunks that hold them, and any other read is decrypted into
+// a buffer from bufs (of at least n bytes). Either way the bytes are the
+// span's until Release, which hands them back. A short span ends with
+// io.EOF; on any other error the span is empty and holds nothing.
+func (r *Reader) ReadSpan(ctx context.Context, n int, off int64, bufs *bufpool.Pool) (Span, error) {
+	into := func() ([]byte, func()) {
+		bp := bufs.Get(n)
+		return *bp, func() { bufs.Put(bp) }
 	}
-	n, err := r.readAt(ctx, r.big, p, off)
-	return Span{Bytes: [][]byte{p[:n]}}, err
+	var s Span
+	var err error
+	if r.ahead != nil && off >= 0 && off < r.size && n > 0 {
+		s, err = r.ahead.span(ctx, n, off, into)
+	} else {
+		s, err = r.readInto(ctx, n, off, into)
+	}
+	if err == nil && s.Len() < n {
+		err = io.EOF
+	}
+	return s, err
+}
+
+// readInto decrypts n bytes at off into the buffer into gives, as a Span
+// that frees it (the function into returns with it, when not nil).
+func (r *Reader) readInto(ctx context.Context, n int, off int64, into func() ([]byte, func())) (Span, error) {
+	p, free := into()
+	m, err := r.readAt(ctx, r.big, p[:n], off)
+	if err != nil && err != io.EOF {
+		if free != nil {
+			free()
+		}
+		return Span{}, err
+	}
+	return Span{Bytes: [][]byte{p[:m]}, release: free}, err
 }
 
 // ReadyAt is ReadSpan for n bytes at off that read-ahead has decrypted
