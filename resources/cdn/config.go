@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"regexp"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -42,7 +43,7 @@ func ParseConfig(data []byte) (Config, error) {
 		if errors.Is(err, io.EOF) {
 			return Config{}, fmt.Errorf("%w: cdn.yaml is empty", ErrConfig)
 		}
-		return Config{}, fmt.Errorf("%w: cdn.yaml: %s", ErrConfig, scrub(err.Error()))
+		return Config{}, fmt.Errorf("%w: cdn.yaml: %s", ErrConfig, describe(err))
 	}
 	if c.Region == "" {
 		c.Region = DefaultRegion
@@ -81,19 +82,46 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// backticked is how yaml.v3 quotes values in its errors.
-var backticked = regexp.MustCompile("`[^`]*`")
-
-// scrub drops the values yaml.v3 quotes in an error message, which could be
-// a secret typed in the wrong place.
-func scrub(msg string) string {
-	msg = unknownField.ReplaceAllString(msg, "an unknown key (name hidden)")
-	return backticked.ReplaceAllString(msg, "(value hidden)")
+// describe says where cdn.yaml went wrong by line number and kind only.
+// yaml.v3's messages quote the text they stumbled on (a value, a key, a
+// tag), and any of it could be a secret typed in the wrong place, so none
+// of their words are repeated.
+func describe(err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return "not valid YAML" + at(lineOf(err.Error()))
+	}
+	parts := make([]string, 0, len(te.Errors))
+	for i, e := range te.Errors {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(te.Errors)-i))
+			break
+		}
+		kind := "a value of the wrong type"
+		if strings.Contains(e, " not found in type ") {
+			kind = "an unknown key"
+		}
+		parts = append(parts, kind+at(lineOf(e)))
+	}
+	return strings.Join(parts, "; ")
 }
 
-// unknownField is yaml's "field X not found in type T": a secret pasted on
-// a line of its own reads as a key, so the name is not repeated either.
-var unknownField = regexp.MustCompile(`field .* not found in type \S+`)
+// lineRe finds yaml.v3's "line N" (its numbers are 1-based).
+var lineRe = regexp.MustCompile(`\bline ([0-9]{1,9})\b`)
+
+func lineOf(msg string) string {
+	if m := lineRe.FindStringSubmatch(msg); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+func at(line string) string {
+	if line == "" {
+		return ""
+	}
+	return " at line " + line
+}
 
 const redacted = "[redacted]"
 

@@ -23,6 +23,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("host: http://u:p@h\nbucket: ../x\ndownloader_access_key: d\ndownloader_access_secret: S3CRET-DOWN\n"))
 	f.Add([]byte("a: &a [*a, *a]\n"))
 	f.Add([]byte("host: http://h\nunknown_key: S3CRET-DOWN\n"))
+	f.Add([]byte("!00000000S3CRET00 x\n"))
+	f.Add([]byte("host: !S3CRET-DOWN [1]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := cdn.ParseConfig(data)
 		if err != nil {

@@ -49,11 +49,13 @@ func TestParseConfigBad(t *testing.T) {
 		{"host: http://h\nbucket: Bad_Bucket\ndownloader_access_key: d\ndownloader_access_secret: S3CRET\n", `cdn: bad config: bucket "Bad_Bucket" is not a valid S3 bucket name`},
 		{"host: http://h\ndownloader_access_key: d\n", "cdn: bad config: downloader_access_key and downloader_access_secret are required"},
 		{"host: http://h\ndownloader_access_key: d\ndownloader_access_secret: S3CRET\nuploader_access_key: u\n", "cdn: bad config: uploader_access_key and uploader_access_secret go together"},
-		{"host: http://h\ndownloader_access_key: d\ndownloader_access_secret: S3CRET\nsecret_key: S3CRET\n", "cdn: bad config: cdn.yaml: yaml: unmarshal errors:\n  line 4: an unknown key (name hidden)"},
-		{"host: http://h\ndownloader_access_secret: [S3CRET, x]\n", "cdn: bad config: cdn.yaml: yaml: unmarshal errors:\n  line 2: cannot unmarshal !!seq into string"},
-		{"host: http://h\ndownloader_access_secret: !!int S3CRET\n", "cdn: bad config: cdn.yaml: yaml: cannot decode !!str (value hidden) as a !!int"},
-		{"S3CRET\n", "cdn: bad config: cdn.yaml: yaml: unmarshal errors:\n  line 1: cannot unmarshal !!str (value hidden) into cdn.Config"},
-		{"host: http://h\ndownloader_access_secret: S3CRET: x\n", "cdn: bad config: cdn.yaml: yaml: line 2: mapping values are not allowed in this context"},
+		{"host: http://h\ndownloader_access_key: d\ndownloader_access_secret: S3CRET\nsecret_key: S3CRET\n", "cdn: bad config: cdn.yaml: an unknown key at line 4"},
+		{"host: http://h\ndownloader_access_secret: [S3CRET, x]\n", "cdn: bad config: cdn.yaml: a value of the wrong type at line 2"},
+		{"host: http://h\ndownloader_access_secret: !!int S3CRET\n", "cdn: bad config: cdn.yaml: not valid YAML"},
+		{"S3CRET\n", "cdn: bad config: cdn.yaml: a value of the wrong type at line 1"},
+		{"host: http://h\ndownloader_access_secret: S3CRET: x\n", "cdn: bad config: cdn.yaml: not valid YAML at line 2"},
+		{"!S3CRET-DOWN x\n", "cdn: bad config: cdn.yaml: a value of the wrong type at line 1"},
+		{"host: !S3CRET-DOWN [x]\nfoo: !S3CRET-DOWN 1\nS3CRET: 1\nS3CRET-DOWN: 2\nx: 3\n", "cdn: bad config: cdn.yaml: a value of the wrong type at line 1; an unknown key at line 2; an unknown key at line 3; and 2 more"},
 	} {
 		_, err := cdn.ParseConfig([]byte(tc.yaml))
 		if err == nil || err.Error() != tc.want {
