@@ -4,13 +4,20 @@ GO      ?= go
 GOBIN   := $(shell $(GO) env GOPATH)/bin
 export MINIO_BIN ?= $(GOBIN)/minio
 
+# Every binary reports this version, commit and Go version (--version, the
+# first log line, /status): cmd/internal/buildinfo, set by the linker.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BUILDINFO := github.com/azaion/loader/cmd/internal/buildinfo
+LDFLAGS := -s -w -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT)
+
 .PHONY: all build demo test vet lint fuzz fuzz-smoke bench bench-quick bench-unlock clean
 
 all: build
 
 build:
-	$(GO) build -o bin/azaion-loader ./cmd/azaion-loader
-	$(GO) build -o bin/azaion-resource-api ./cmd/azaion-resource-api
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/azaion-loader ./cmd/azaion-loader
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/azaion-resource-api ./cmd/azaion-resource-api
 
 demo:
 	$(GO) run ./cmd/azaion-loader demo
@@ -60,13 +67,13 @@ bench: build
 	@test -x "$(MINIO_BIN)" || ./.ci/deps
 	@command -v openssl >/dev/null || apt-get install -y openssl
 	@test -x "$(RCLONE)" || $(GO) install github.com/rclone/rclone@v1.76.0
-	$(GO) build -o bin/azaion-bench ./cmd/azaion-bench
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/azaion-bench ./cmd/azaion-bench
 	bin/azaion-bench --size 1073741824 --runs 5 --minio "$(MINIO_BIN)" --rclone "$(RCLONE)" --command "make bench"
 
 bench-quick: build
 	@test -x "$(MINIO_BIN)" || ./.ci/deps
 	@command -v openssl >/dev/null || apt-get install -y openssl
-	$(GO) build -o bin/azaion-bench ./cmd/azaion-bench
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/azaion-bench ./cmd/azaion-bench
 	bin/azaion-bench --size 104857600 --runs 3 --minio "$(MINIO_BIN)" \
 		$$(test -x "$(RCLONE)" && echo --rclone "$(RCLONE)") --command "make bench-quick"
 
@@ -75,7 +82,7 @@ bench-quick: build
 # three times; its peak RSS goes into BENCHMARKS.md. Not part of `make test`.
 bench-unlock: build
 	@command -v dockerd >/dev/null || ./.ci/deps
-	$(GO) build -o bin/azaion-bench ./cmd/azaion-bench
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/azaion-bench ./cmd/azaion-bench
 	bin/azaion-bench unlock --size 220200960 --runs 3 --command "make bench-unlock"
 
 clean:

@@ -52,6 +52,8 @@ type Config struct {
 	// Registry is served on GET /metrics, with the control API's own
 	// metrics added to it; nil: a registry of those alone.
 	Registry *prometheus.Registry
+	// Version is the loader's version, reported by GET /status.
+	Version string
 }
 
 type handler struct {
@@ -59,6 +61,7 @@ type handler struct {
 	unlock    Unlocker
 	maxUpload int64
 	log       *slog.Logger
+	version   string
 
 	token    string   // guard.go
 	hosts    []string // Host names allowed besides localhost
@@ -68,7 +71,7 @@ type handler struct {
 
 // NewHandler builds the chi router of the control API.
 func NewHandler(cfg Config) http.Handler {
-	h := &handler{store: cfg.Store, unlock: cfg.Unlock, maxUpload: cfg.MaxUploadBytes, log: cfg.Logger}
+	h := &handler{store: cfg.Store, unlock: cfg.Unlock, maxUpload: cfg.MaxUploadBytes, log: cfg.Logger, version: cfg.Version}
 	h.token, h.hosts = cfg.Token, append([]string(nil), cfg.Hosts...)
 	h.setListen(cfg.Listen)
 	if h.maxUpload <= 0 {
@@ -108,5 +111,6 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 		"status":        "healthy",
 		"authenticated": h.store.LoggedIn(),
 		"modelCacheDir": h.store.CacheDir(),
+		"version":       h.version,
 	})
 }

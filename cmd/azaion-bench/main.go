@@ -18,6 +18,8 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+
+	"github.com/azaion/loader/cmd/internal/buildinfo"
 )
 
 func main() {
@@ -48,7 +50,12 @@ func main() {
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory (the loader's and MinIO's logs) after the run")
 	only := flag.String("only", "", "take only these groups of figures, comma-separated ("+strings.Join(groups, ", ")+
 		"), print them and leave the report alone")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(buildinfo.Line("azaion-bench"))
+		return
+	}
 	if *only != "" {
 		cfg.only = map[string]bool{}
 		for _, g := range strings.Split(*only, ",") {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/azaion/loader/cmd/internal/buildinfo"
 	"github.com/azaion/loader/control"
 	"github.com/azaion/loader/control/unlock"
 	"github.com/azaion/loader/fs"
@@ -40,6 +41,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	bi := buildinfo.Get()
+	log.Info("azaion-loader starting", "version", bi.Version, "commit", bi.Commit, "go", bi.GoVersion)
 	setMemoryLimit()
 	l, err := startLoader(cfg, log)
 	if err != nil {
@@ -167,7 +170,7 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 	})
 	m.reg.MustRegister(&unlockCollector{t: task})
 	h := control.NewHandler(control.Config{Store: countLogins(store, m), Unlock: task, MaxUploadBytes: cfg.MaxUploadBytes, Logger: log, Registry: m.reg,
-		Listen: cfg.Listen, Token: cfg.ControlToken})
+		Listen: cfg.Listen, Token: cfg.ControlToken, Version: buildinfo.Get().Version})
 	ln, err := control.Listen(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)

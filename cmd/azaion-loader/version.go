@@ -1,28 +1,9 @@
 package main
 
-import (
-	"fmt"
-	"runtime/debug"
-)
+import "github.com/azaion/loader/cmd/internal/buildinfo"
 
-// versionLine names the module version and the VCS commit the binary was
-// built from, as the Go toolchain records them.
+// versionLine is the output of --version: the version (git describe at
+// build time), the commit and the Go version (cmd/internal/buildinfo).
 func versionLine() string {
-	version, commit, dirty := "(devel)", "unknown", ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" {
-			version = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				commit = s.Value
-			case "vcs.modified":
-				if s.Value == "true" {
-					dirty = "-dirty"
-				}
-			}
-		}
-	}
-	return fmt.Sprintf("azaion-loader %s commit %s%s", version, commit, dirty)
+	return buildinfo.Line("azaion-loader")
 }

@@ -2,6 +2,7 @@
 // (resources/refapi) from a YAML config:
 //
 //	azaion-resource-api --config FILE [--listen 127.0.0.1:8081]
+//	azaion-resource-api --version
 //
 // It stops gracefully on SIGTERM or SIGINT.
 package main
@@ -19,13 +20,19 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/azaion/loader/cmd/internal/buildinfo"
 	"github.com/azaion/loader/resources/refapi"
 )
 
 func main() {
 	configPath := flag.String("config", "", "YAML config file (required)")
 	listen := flag.String("listen", "127.0.0.1:8081", "address to listen on")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(buildinfo.Line("azaion-resource-api"))
+		return
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if *configPath == "" || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "usage: azaion-resource-api --config FILE [--listen 127.0.0.1:8081]")
@@ -65,6 +72,8 @@ func run(ctx context.Context, log *slog.Logger, configPath, listen string) error
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	bi := buildinfo.Get()
+	log.Info("azaion-resource-api starting", "version", bi.Version, "commit", bi.Commit, "go", bi.GoVersion)
 	log.Info("resource api listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "users", len(cfg.Users))
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
