@@ -13,7 +13,7 @@ import (
 // TestSystemdUnitsVerify runs systemd-analyze verify on every unit file in
 // examples/systemd. verify insists that ExecStart's binary exists, so each
 // unit is verified as a copy, in a temp dir under its own name (a .mount
-// unit's name must match Where=), with /usr/local/bin/azaion-loader replaced
+// unit's name must match Where=), with /usr/bin/azaion-loader replaced
 // by an executable that exists. Any warning fails the test: verify exits 0 on
 // unknown keys and only says so.
 func TestSystemdUnitsVerify(t *testing.T) {
@@ -35,7 +35,7 @@ func TestSystemdUnitsVerify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		text := strings.ReplaceAll(string(b), "/usr/local/bin/azaion-loader", bin)
+		text := strings.ReplaceAll(string(b), "/usr/bin/azaion-loader", bin)
 		if err := os.WriteFile(filepath.Join(dir, filepath.Base(u)), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
