@@ -11,7 +11,8 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BUILDINFO := github.com/azaion/loader/cmd/internal/buildinfo
 LDFLAGS := -s -w -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT)
 
-.PHONY: all build demo test vet lint fuzz fuzz-smoke bench bench-quick bench-unlock clean
+.PHONY: all build demo test vet lint fuzz fuzz-smoke bench bench-quick bench-unlock clean \
+	package install boot-test
 
 all: build
 
@@ -28,10 +29,23 @@ vet:
 lint: vet
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
 
+# Tests mount only under a directory of this run (the TMPDIR of go test,
+# so every t.TempDir), and check-mounts judges only mounts under it: a
+# loader that serves this machine for real is never touched. The tests
+# under .ci (check-mounts itself, the package's ELF) run here too; the boot
+# test needs the packages and runs last.
 test: lint
 	./.ci/deps
-	$(GO) test -race -count=1 -timeout 20m ./...
-	./.ci/check-mounts
+	@root=$$(mktemp -d "$${TMPDIR:-/tmp}/azaion-test.XXXXXX") && \
+	  TMPDIR=$$root $(GO) test -race -count=1 -timeout 20m ./... ./.ci/checkmounts ; rc=$$? ; \
+	  ./.ci/check-mounts $$root && rm -rf $$root || rc=1 ; exit $$rc
+	$(MAKE) --no-print-directory boot-test
+
+# The units under a real systemd (as root): .ci/boot-test boots a Debian
+# root with systemd-nspawn, installs the amd64 .deb and checks the service,
+# the .mount unit and an fstab line (examples/systemd, README's systemd).
+boot-test: package
+	./.ci/boot-test
 
 # Fuzz targets as package:target. `make test` runs each target's seeds and
 # its testdata/fuzz corpus (plain `go test` does), which is deterministic;
@@ -84,6 +98,41 @@ bench-unlock: build
 	@command -v dockerd >/dev/null || ./.ci/deps
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/azaion-bench ./cmd/azaion-bench
 	bin/azaion-bench unlock --size 220200960 --runs 3 --command "make bench-unlock"
+
+# Debian packages of the loader for each of DEB_ARCHES, built with nfpm
+# (fetched at NFPM_VERSION when missing) from examples/package/nfpm.yaml:
+# bin/azaion-loader_VERSION_ARCH.deb.
+DEB_ARCHES  ?= amd64 arm64
+NFPM_VERSION = v2.48.0
+NFPM        ?= $(GOBIN)/nfpm
+# A Debian version: a tag v1.2.3-4-gabc → 1.2.3+4.gabc; no tag → 0.0.0~gitabc.
+DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -E '/^v[0-9]/!s/^/0.0.0~git/; s/^v//; s/-/+/; s/-/./g')
+
+package:
+	@test -x "$(NFPM)" || GOFLAGS= $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+	rm -f bin/azaion-loader_*.deb
+	@set -e; for arch in $(DEB_ARCHES); do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
+			-o bin/package/azaion-loader ./cmd/azaion-loader; \
+		GOARCH=$$arch DEB_VERSION='$(DEB_VERSION)' $(NFPM) package --config examples/package/nfpm.yaml --packager deb --target bin/; \
+	done
+
+# A source install of what the package holds: make install [DESTDIR=]
+# [PREFIX=/usr/local]. The units go where systemd looks under PREFIX and run
+# PREFIX/bin/azaion-loader; an existing /etc/azaion/loader.yaml is kept.
+PREFIX  ?= /usr/local
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+
+install: build
+	install -D -m 0755 bin/azaion-loader $(DESTDIR)$(PREFIX)/bin/azaion-loader
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/bin/azaion-loader|$(PREFIX)/bin/azaion-loader|g' examples/systemd/azaion-loader.service \
+		> $(DESTDIR)$(UNITDIR)/azaion-loader.service
+	install -m 0644 examples/systemd/mnt-azaion.mount $(DESTDIR)$(UNITDIR)/mnt-azaion.mount
+	install -d -m 0700 $(DESTDIR)/etc/azaion/credentials $(DESTDIR)/var/cache/azaion-loader
+	install -d -m 0755 $(DESTDIR)/mnt/azaion
+	test -e $(DESTDIR)/etc/azaion/loader.yaml || install -m 0640 examples/package/loader.yaml $(DESTDIR)/etc/azaion/loader.yaml
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 clean:
 	rm -rf bin
