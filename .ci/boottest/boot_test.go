@@ -132,6 +132,11 @@ WantedBy=multi-user.target
 	if b, err := nspawn(ctx, "--", "dpkg", "-i", "/root/azaion-loader.deb").CombinedOutput(); err != nil {
 		t.Fatalf("dpkg -i in the root: %v\n%s", err, b)
 	}
+	// A fresh machine may lack the mount point (a unit copied by hand, or
+	// removed since): the service must create it.
+	if err := os.Remove(filepath.Join(root, "mnt/azaion")); err != nil {
+		t.Fatal(err)
+	}
 	write("etc/azaion/credentials/resource-key", bed.ResourceKey+"\n", 0o600)
 	write("etc/azaion/credentials/password", bed.Password+"\n", 0o600)
 	write("etc/azaion/loader.yaml", fmt.Sprintf(`api_url: %s
