@@ -24,7 +24,7 @@ demo:
 	$(GO) run ./cmd/azaion-loader demo
 
 vet:
-	$(GO) vet ./...
+	$(GO) vet ./... ./.ci/checkmounts ./.ci/boottest
 
 lint: vet
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
