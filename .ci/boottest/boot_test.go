@@ -114,6 +114,7 @@ After=azaion-loader.service
 [Service]
 Type=oneshot
 ExecStart=/usr/local/bin/azaion-boot-check
+ExecStopPost=/bin/sh -c 'journalctl -b --no-pager >/out/journal.txt 2>&1; systemctl poweroff --no-block'
 TimeoutStartSec=3min
 
 [Install]
