@@ -31,9 +31,9 @@ lint: vet
 
 # Tests mount only under a directory of this run (the TMPDIR of go test,
 # so every t.TempDir), and check-mounts judges only mounts under it: a
-# loader that serves this machine for real is never touched. The tests
-# under .ci (check-mounts itself, the package's ELF) run here too; the boot
-# test needs the packages and runs last.
+# loader that serves this machine for real is never touched. check-mounts'
+# own test (.ci/checkmounts) runs here too; the boot test and the test of
+# the packages' contents need make package and run last.
 test: lint
 	./.ci/deps
 	@root=$$(mktemp -d "$${TMPDIR:-/tmp}/azaion-test.XXXXXX") && \
