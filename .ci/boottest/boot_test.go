@@ -34,7 +34,8 @@ func TestMain(m *testing.M) { cdntest.Main(m) }
 
 // checks are the lines check.sh must write, in order, each "ok".
 var checks = []string{
-	"service-active", "service-credentials", "service-login-at-start", "service-mount-visible",
+	"service-active", "service-credentials", "service-login-at-start", "service-host-mount-namespace",
+	"service-mount-visible",
 	"service-model-sha256", "service-version-logged", "service-stop-unmounts", "service-start-again",
 	"service-kill9-restarts", "service-kill9-mount-again", "service-watchdog-restarts",
 	"service-watchdog-logged", "service-watchdog-mount-again", "service-disabled",

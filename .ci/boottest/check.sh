@@ -56,6 +56,8 @@ check service-credentials "$(ls $creds 2>&1); loader environment: $(tr '\0' '\n'
 		tr "\0" "\n" </proc/$(prop $svc MainPID)/environ | grep -qx "CREDENTIALS_DIRECTORY=$creds"'
 check service-login-at-start "$(azaion-loader status --json --addr "$LISTEN" 2>&1)" \
 	eval 'azaion-loader status --json --addr "$LISTEN" | grep -q "\"authenticated\":true"'
+check service-host-mount-namespace "the loader's $(readlink /proc/$(prop $svc MainPID)/ns/mnt), init's $(readlink /proc/1/ns/mnt)" \
+	eval '[ "$(readlink /proc/$(prop $svc MainPID)/ns/mnt)" = "$(readlink /proc/1/ns/mnt)" ]'
 check service-mount-visible "$(grep azaion /proc/self/mounts)" mounted
 check service-model-sha256 "$(ls -la /mnt/azaion/$FOLDER 2>&1)" model_ok
 version=$(azaion-loader --version | cut -d' ' -f2)
