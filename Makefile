@@ -4,7 +4,7 @@ GO      ?= go
 GOBIN   := $(shell $(GO) env GOPATH)/bin
 export MINIO_BIN ?= $(GOBIN)/minio
 
-.PHONY: all build demo test vet lint fuzz fuzz-smoke bench bench-quick bench-unlock clean
+.PHONY: all build demo test test-arm64 vet lint fuzz fuzz-smoke bench bench-quick bench-unlock clean
 
 all: build
 
@@ -25,6 +25,13 @@ test: lint
 	./.ci/deps
 	$(GO) test -race -count=1 -timeout 20m ./...
 	./.ci/check-mounts
+	$(MAKE) --no-print-directory test-arm64
+
+# The packages that need no mount, built for linux/arm64 and tested under
+# qemu-user (apt's qemu-user-static and binfmt, set up when missing): a
+# few minutes. See .ci/test-arm64 for what runs and what is left out.
+test-arm64:
+	GO=$(GO) ./.ci/test-arm64
 
 # Fuzz targets as package:target. `make test` runs each target's seeds and
 # its testdata/fuzz corpus (plain `go test` does), which is deterministic;
