@@ -11,7 +11,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BUILDINFO := github.com/azaion/loader/cmd/internal/buildinfo
 LDFLAGS := -s -w -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT)
 
-.PHONY: all build demo test vet lint fuzz fuzz-smoke bench bench-quick bench-unlock clean \
+.PHONY: all build demo test test-arm64 vet lint fuzz fuzz-smoke bench bench-quick bench-unlock clean \
 	package install boot-test
 
 all: build
@@ -40,12 +40,19 @@ test: lint
 	  TMPDIR=$$root $(GO) test -race -count=1 -timeout 20m ./... ./.ci/checkmounts ; rc=$$? ; \
 	  ./.ci/check-mounts $$root && rm -rf $$root || rc=1 ; exit $$rc
 	$(MAKE) --no-print-directory boot-test
+	$(MAKE) --no-print-directory test-arm64
 
 # The units under a real systemd (as root): .ci/boot-test boots a Debian
 # root with systemd-nspawn, installs the amd64 .deb and checks the service,
 # the .mount unit and an fstab line (examples/systemd, README's systemd).
 boot-test: package
 	./.ci/boot-test
+
+# The packages that need no mount, built for linux/arm64 and tested under
+# qemu-user (apt's qemu-user-static and binfmt, set up when missing): a
+# few minutes. See .ci/test-arm64 for what runs and what is left out.
+test-arm64:
+	GO=$(GO) ./.ci/test-arm64
 
 # Fuzz targets as package:target. `make test` runs each target's seeds and
 # its testdata/fuzz corpus (plain `go test` does), which is deterministic;

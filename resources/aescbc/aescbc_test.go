@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"math/rand/v2"
+	"os"
 	"testing"
 )
 
@@ -25,13 +26,24 @@ func TestKeySchedule(t *testing.T) {
 	}
 }
 
-// Every length from 0 to 40 blocks, and some long ones, in place and not,
-// in one call and cut into several calls that carry the IV on, against
-// crypto/cipher, for many keys.
-func TestMatchesCryptoCipher(t *testing.T) {
-	if !fast {
-		t.Log("no AES-NI here: this compares crypto/cipher with itself")
+// requireFast fails the test where AESCBC_REQUIRE_FAST=1 (the arm64 run
+// under qemu sets it) and the fast path is off: there the tests would
+// compare crypto/cipher with itself and pass whatever the assembly does.
+func requireFast(t testing.TB) {
+	if fast {
+		return
 	}
+	if os.Getenv("AESCBC_REQUIRE_FAST") == "1" {
+		t.Fatal("AESCBC_REQUIRE_FAST=1 but this CPU has no AES instructions for the fast path")
+	}
+	t.Log("no AES instructions here: this compares crypto/cipher with itself")
+}
+
+// Every length from 0 to 40 blocks, and some long ones, in place and not,
+// in one call and cut into several calls that carry the IV on, and at every
+// address mod 16 up to 257 blocks, against crypto/cipher, for many keys.
+func TestMatchesCryptoCipher(t *testing.T) {
+	requireFast(t)
 	cc := rand.NewChaCha8([32]byte{7})
 	rng := rand.New(cc)
 	lengths := []int{}
@@ -49,7 +61,7 @@ func TestMatchesCryptoCipher(t *testing.T) {
 			t.Fatal(err)
 		}
 		if fast && blk.dec == nil {
-			t.Fatal("AES-NI present but the fast path is off")
+			t.Fatal("the CPU has the AES instructions but the fast path is off")
 		}
 		for _, n := range lengths {
 			src := make([]byte, n*BlockSize)
@@ -66,6 +78,21 @@ func TestMatchesCryptoCipher(t *testing.T) {
 			NewCBCDecrypter(blk, iv).CryptBlocks(inPlace, inPlace)
 			if !bytes.Equal(inPlace, want) {
 				t.Fatalf("key %d, %d blocks: in place differs", k, n)
+			}
+			// Slices at every address mod 16, each of src and dst
+			// on its own, and in place.
+			for off := 1; off < BlockSize && n <= 257; off++ {
+				usrc := make([]byte, off+len(src))[off:]
+				copy(usrc, src)
+				udst := make([]byte, BlockSize-off+len(src))[BlockSize-off:]
+				NewCBCDecrypter(blk, iv).CryptBlocks(udst, usrc)
+				if !bytes.Equal(udst, want) {
+					t.Fatalf("key %d, %d blocks, src at +%d, dst at +%d: differs", k, n, off, BlockSize-off)
+				}
+				NewCBCDecrypter(blk, iv).CryptBlocks(usrc, usrc)
+				if !bytes.Equal(usrc, want) {
+					t.Fatalf("key %d, %d blocks, in place at +%d: differs", k, n, off)
+				}
 			}
 			pieces := make([]byte, len(src))
 			d := NewCBCDecrypter(blk, iv)
@@ -128,6 +155,7 @@ func TestPanics(t *testing.T) {
 func FuzzMatchesCryptoCipher(f *testing.F) {
 	f.Add(make([]byte, 48+160))
 	f.Add(bytes.Repeat([]byte{0xa5}, 48+16*9))
+	requireFast(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if len(in) < 48 {
 			return

@@ -3,8 +3,9 @@ package aescbc
 // decKeys is the AES-256 decryption key schedule of the equivalent inverse
 // cipher (FIPS 197 §5.3.5), in the order the rounds use it: the last round
 // key of the encryption schedule first, the first one last, the thirteen
-// between them through InvMixColumns, each as AES-NI reads it (the bytes of
-// the words w[i] in order).
+// between them through InvMixColumns, each as AES-NI and arm64's VLD1 read
+// it (the bytes of the words w[i] in order). AES-NI's AESDEC and arm64's
+// AESD+AESIMC take the same schedule (see cbc_arm64.s).
 type decKeys [15 * BlockSize]byte
 
 // expandDec256 derives the decryption schedule of a 32-byte key.
