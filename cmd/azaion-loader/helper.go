@@ -67,7 +67,7 @@ func parseHelper(args []string) (helperArgs, error) {
 		switch a := args[i]; {
 		case a == "-o":
 			if i+1 == len(args) {
-				return h, usageError{errors.New("-o needs OPTIONS")}
+				return h, usageError{error: errors.New("-o needs OPTIONS")}
 			}
 			i++
 			opts = append(opts, strings.Split(args[i], ",")...)
@@ -75,13 +75,13 @@ func parseHelper(args []string) (helperArgs, error) {
 			opts = append(opts, strings.Split(a[2:], ",")...)
 		case a == "-f", a == "-n", a == "-s", a == "-v": // fake, no mtab, sloppy, verbose: nothing to do
 		case strings.HasPrefix(a, "-"):
-			return h, usageError{fmt.Errorf("unknown flag %q", a)}
+			return h, usageError{error: fmt.Errorf("unknown flag %q", a)}
 		default:
 			pos = append(pos, a)
 		}
 	}
 	if len(pos) != 2 {
-		return h, usageError{fmt.Errorf("want CONFIG MOUNTPOINT, got %d arguments", len(pos))}
+		return h, usageError{error: fmt.Errorf("want CONFIG MOUNTPOINT, got %d arguments", len(pos))}
 	}
 	var err error
 	if h.config, err = filepath.Abs(pos[0]); err != nil {
@@ -97,16 +97,16 @@ func parseHelper(args []string) (helperArgs, error) {
 			h.allowOther = true
 		case key == "log":
 			if val == "" {
-				return h, usageError{errors.New("option log needs a file: log=FILE")}
+				return h, usageError{error: errors.New("option log needs a file: log=FILE")}
 			}
 			if h.logFile, err = filepath.Abs(val); err != nil {
 				return h, err
 			}
 		case key == "rw":
-			return h, usageError{errors.New("option rw: the mount is read-only; use ro")}
+			return h, usageError{error: errors.New("option rw: the mount is read-only; use ro")}
 		case ignoredOption(key):
 		default:
-			return h, usageError{fmt.Errorf("unknown mount option %q (see azaion-loader help mount)", o)}
+			return h, usageError{error: fmt.Errorf("unknown mount option %q (see azaion-loader help mount)", o)}
 		}
 	}
 	return h, nil

@@ -34,8 +34,8 @@ Example:
 Flags (each overrides its config key and environment variable):
 `
 
-func runServe(ctx context.Context, args []string, stderr io.Writer) error {
-	cfg, err := parseServe(args, stderr)
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseServe(args, stdout)
 	if err != nil {
 		return err
 	}
@@ -86,25 +86,17 @@ func setMemoryLimit() {
 	}
 }
 
-func parseServe(args []string, stderr io.Writer) (Config, error) {
+func parseServe(args []string, stdout io.Writer) (Config, error) {
 	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	fset.Usage = func() {
-		fmt.Fprint(stderr, serveUsage)
-		fset.PrintDefaults()
-	}
-	configPath := fset.String("config", os.Getenv("AZAION_CONFIG"), "YAML config file (AZAION_CONFIG)")
+	configPath := fset.String("config", os.Getenv("AZAION_CONFIG"), "YAML config `FILE` (AZAION_CONFIG)")
 	var flags Config
 	var folders string
 	serveFlags(fset, &flags, &folders)
-	if err := fset.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return Config{}, err
-		}
-		return Config{}, usageError{err}
+	if err := parseFlags(fset, serveUsage, stdout, args); err != nil {
+		return Config{}, err
 	}
 	if fset.NArg() > 0 {
-		return Config{}, usageError{fmt.Errorf("serve: unexpected argument %q", fset.Arg(0))}
+		return Config{}, usageError{error: fmt.Errorf("serve: unexpected argument %q", fset.Arg(0))}
 	}
 	flags.Folders = splitList(folders)
 	return loadConfig(*configPath, os.Getenv, fset, &flags)
