@@ -45,6 +45,8 @@ type Config struct {
 	LogFormat      string   `yaml:"log_format"`       // AZAION_LOG_FORMAT: text or json
 
 	Unlock UnlockConfig `yaml:"unlock"`
+
+	source string // the config file's absolute path, the mount's source; not a YAML key
 }
 
 // UnlockConfig configures the Docker image unlock.

@@ -67,7 +67,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer os.RemoveAll(dir)
-	log := newLogger(stderr, "warn", "text")
+	log := newLogger(stderr, "warn", "text", false)
 	out := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
 
 	// The CDN: an in-process S3 server (the tests use a real MinIO).

@@ -113,7 +113,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	cmd := args[0]
-	if !isCommand(cmd) && isHelperForm(args) {
+	if isHelperForm(args) {
 		return runHelper(args, stderr)
 	}
 	var err error

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -39,7 +40,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	// A loader started by the mount helper logs to its log destination from
+	// the start: its stderr is the terminal of mount's caller until it is
+	// ready, which gets only the one line of a failure.
+	logOut, journal := stderr, journalStream(stderr)
+	var detached *os.File
+	if os.Getenv(readyFDEnv) != "" {
+		if detached, journal, err = helperLogTarget(); err != nil {
+			return err
+		}
+		defer detached.Close()
+		logOut = detached
+	}
+	log := newLogger(logOut, cfg.LogLevel, cfg.LogFormat, journal)
 	setMemoryLimit()
 	l, err := startLoader(cfg, log)
 	if err != nil {
@@ -54,7 +67,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Warn("login at start still running; reporting ready")
 	case <-ctx.Done():
 	}
-	notifyReady(log)
+	notifyReady(log, detached)
 	wctx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
 	go watchdog(wctx, log, l.addr)
@@ -98,8 +111,17 @@ func parseServe(args []string, stdout io.Writer) (Config, error) {
 	if fset.NArg() > 0 {
 		return Config{}, usageError{error: fmt.Errorf("serve: unexpected argument %q", fset.Arg(0))}
 	}
+	if *configPath != "" {
+		// The mount's source in /proc/mounts, as gocryptfs shows its
+		// cipher directory.
+		if abs, err := filepath.Abs(*configPath); err == nil {
+			flags.source = abs
+		}
+	}
 	flags.Folders = splitList(folders)
-	return loadConfig(*configPath, os.Getenv, fset, &flags)
+	cfg, err := loadConfig(*configPath, os.Getenv, fset, &flags)
+	cfg.source = flags.source
+	return cfg, err
 }
 
 // loader is a running loader: the Store, the control server and the mount.
@@ -175,7 +197,7 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 			gid = *cfg.GID
 		}
 		l.mount, err = fs.Mount(cfg.Mount, store, fs.Options{
-			UID: uid, GID: gid, AllowOther: cfg.AllowOther, Logger: log,
+			UID: uid, GID: gid, AllowOther: cfg.AllowOther, Logger: log, FsName: cfg.source,
 			ReadTimeout: time.Duration(cfg.ReadTimeout), OnRead: m.mountRead,
 		})
 		if err != nil {
