@@ -13,6 +13,8 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
+
+	"github.com/azaion/loader/control"
 )
 
 // readyFDEnv names the descriptor on which a loader started by the FUSE
@@ -89,6 +91,7 @@ func healthy(ctx context.Context, client *http.Client, addr string) bool {
 	if err != nil {
 		return false
 	}
+	req.Header.Set("User-Agent", control.ProbeUserAgent) // logged at DEBUG, not INFO
 	resp, err := client.Do(req)
 	if err != nil {
 		return false

@@ -22,7 +22,7 @@ import (
 // (<3> error, <4> warning, <6> info, <7> debug) matching the line's level,
 // so that journalctl -p err finds the errors. A login refused at start
 // logs an error, a NOTIFY_SOCKET nobody listens on a warning, and the
-// Resource API client debug lines. With JOURNAL_STREAM naming
+// watchdog's own /health probe a debug line. With JOURNAL_STREAM naming
 // another stream, lines carry no prefix.
 func TestJournalPriorities(t *testing.T) {
 	bin := buildLoader(t)
@@ -32,13 +32,14 @@ func TestJournalPriorities(t *testing.T) {
 		"AZAION_API_URL="+bed.APIURL, "AZAION_RESOURCE_KEY="+bed.ResourceKey, "AZAION_HARDWARE="+bed.Hardware,
 		"AZAION_CACHE_DIR="+filepath.Join(dir, "cache"), "AZAION_LISTEN=127.0.0.1:0", "AZAION_LOG_LEVEL=debug",
 		"AZAION_EMAIL="+bed.Email, "AZAION_PASSWORD=not-"+bed.Password,
-		"NOTIFY_SOCKET="+filepath.Join(dir, "nobody-listens"),
+		"NOTIFY_SOCKET="+filepath.Join(dir, "nobody-listens"), "WATCHDOG_USEC=100000",
 	)
 	priority := map[string]string{"ERROR": "<3>", "WARN": "<4>", "INFO": "<6>", "DEBUG": "<7>"}
 	line := regexp.MustCompile(`^(<[0-9]>)?(\{.*\})$`)
 
 	// serve runs the loader with stderr a pipe until it has logged an
-	// error, a warning and a debug line, and returns its lines.
+	// error, a warning and the debug line of a watchdog probe, and returns
+	// its lines.
 	serve := func(journalStream func(r *os.File) string) []string {
 		r, w, err := os.Pipe()
 		if err != nil {
@@ -64,19 +65,22 @@ func TestJournalPriorities(t *testing.T) {
 		var got []string
 		seen := map[string]bool{}
 		deadline := time.After(30 * time.Second)
-		for !seen["ERROR"] || !seen["WARN"] || !seen["DEBUG"] {
+		for !seen["ERROR"] || !seen["WARN"] || !seen["probe"] {
 			select {
 			case l, ok := <-lines:
 				if !ok {
 					t.Fatalf("serve ended early:\n%s", strings.Join(got, "\n"))
 				}
 				got = append(got, l)
-				var v struct{ Level string }
+				var v struct{ Level, Msg, Path string }
 				if m := line.FindStringSubmatch(l); m != nil && json.Unmarshal([]byte(m[2]), &v) == nil {
 					seen[v.Level] = true
+					if v.Msg == "request" && v.Path == "/health" && v.Level == "DEBUG" {
+						seen["probe"] = true
+					}
 				}
 			case <-deadline:
-				t.Fatalf("no error, warning and debug line within 30s:\n%s", strings.Join(got, "\n"))
+				t.Fatalf("no error, warning and debug line of the watchdog's probe within 30s:\n%s", strings.Join(got, "\n"))
 			}
 		}
 		cmd.Process.Signal(syscall.SIGTERM)
