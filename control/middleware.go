@@ -1,6 +1,7 @@
 package control
 
 import (
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -9,14 +10,24 @@ import (
 
 func requestID(r *http.Request) string { return middleware.GetReqID(r.Context()) }
 
-// logRequests writes one line per request, with its request ID.
+// ProbeUserAgent is the User-Agent of the loader's own health probe (the
+// systemd watchdog's GET /health), whose requests are logged at DEBUG: a
+// probe every few seconds is not worth an INFO line.
+const ProbeUserAgent = "azaion-loader-watchdog"
+
+// logRequests writes one line per request, with its request ID and its
+// duration in milliseconds to the microsecond (dur_ms).
 func (h *handler) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		start := time.Now()
 		next.ServeHTTP(ww, r)
-		h.log.Info("request", "method", r.Method, "path", r.URL.EscapedPath(), "status", ww.Status(),
-			"bytes", ww.BytesWritten(), "ms", time.Since(start).Milliseconds(), "request_id", requestID(r))
+		level := slog.LevelInfo
+		if r.URL.Path == "/health" && r.UserAgent() == ProbeUserAgent {
+			level = slog.LevelDebug
+		}
+		h.log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.EscapedPath(), "status", ww.Status(),
+			"bytes", ww.BytesWritten(), "dur_ms", float64(time.Since(start).Microseconds())/1000, "request_id", requestID(r))
 	})
 }
 

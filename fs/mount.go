@@ -79,7 +79,7 @@ func MountOptions(opt Options) fuse.MountOptions {
 		AllowOther:         opt.AllowOther,
 		Debug:              opt.Debug,
 		Logger:             slog.NewLogLogger(opt.Logger.Handler(), slog.LevelDebug),
-		FsName:             "azaion-loader",
+		FsName:             opt.FsName,
 		Name:               "azaion-loader", // the kernel type is fuse.azaion-loader, as in fstab
 		MaxWrite:           RequestSize,
 		MaxReadAhead:       RequestSize,

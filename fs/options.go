@@ -46,6 +46,10 @@ type Options struct {
 	// how long a lookup's revalidation also serves the open that follows it.
 	// Default 1 s.
 	EntryTimeout time.Duration
+	// FsName is the mount's source in /proc/mounts, like the config file
+	// the loader runs with (gocryptfs shows its cipher directory there).
+	// Default "azaion-loader".
+	FsName string
 	// OnRead, when set, is told of every read: the bytes it returned, how
 	// long it took and its error (nil, or what was mapped to an errno).
 	// The loader's metrics count with it.
@@ -58,6 +62,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.EntryTimeout <= 0 {
 		o.EntryTimeout = DefaultEntryTimeout
+	}
+	if o.FsName == "" {
+		o.FsName = "azaion-loader"
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

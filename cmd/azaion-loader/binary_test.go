@@ -69,30 +69,11 @@ func runBinary(t *testing.T, bin string, env []string, args ...string) (code int
 	return code, o.String(), e.String()
 }
 
-// TestBinary runs the built binary: exit codes of the command line, a
-// config error as one line, and serve end to end against a testbed.
+// TestBinary runs the built binary: the command line's help and errors,
+// a config error as one line, and serve end to end against a testbed.
 func TestBinary(t *testing.T) {
 	bin := buildLoader(t)
-	env := cleanEnv()
-	for _, c := range []struct {
-		args []string
-		code int
-		out  string // in stdout or stderr
-	}{
-		{[]string{"--help"}, 0, "azaion-loader serve"},
-		{[]string{"help"}, 0, "azaion-loader serve"},
-		{[]string{"serve", "--help"}, 0, "-api-url string"},
-		{[]string{"version"}, 0, ""},
-		{nil, 2, "Usage:"},
-		{[]string{"bogus"}, 2, `unknown subcommand "bogus"`},
-		{[]string{"serve", "--no-such-flag"}, 2, "no-such-flag"},
-		{[]string{"serve", "extra"}, 2, `unexpected argument "extra"`},
-	} {
-		code, stdout, stderr := runBinary(t, bin, env, c.args...)
-		if code != c.code || !strings.Contains(stdout+stderr, c.out) {
-			t.Errorf("azaion-loader %q: exit %d, want %d with %q\nstdout: %s\nstderr: %s", c.args, code, c.code, c.out, stdout, stderr)
-		}
-	}
+	t.Run("CLI", func(t *testing.T) { testCLI(t, bin) })
 
 	// A missing or malformed setting: exit 1 with one line naming it.
 	for _, c := range []struct {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,9 +13,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Exit codes of the client subcommands, for scripts (the README lists them).
@@ -51,7 +47,7 @@ func clientFlags(fset *flag.FlagSet) *string {
 	if def == "" {
 		def = defaults().Listen
 	}
-	return fset.String("addr", def, "the loader's control API address (AZAION_LISTEN)")
+	return fset.String("addr", def, "`ADDR` of the loader's control API (AZAION_LISTEN)")
 }
 
 func newClient(addr string) *client {
@@ -128,20 +124,6 @@ func (c *client) postJSON(ctx context.Context, path string, in, out any) error {
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-// parseClientFlags parses a client subcommand's flags, printing its usage
-// on --help and on errors.
-func parseClientFlags(fset *flag.FlagSet, usage string, stderr io.Writer, args []string) error {
-	fset.SetOutput(stderr)
-	fset.Usage = func() { fmt.Fprint(stderr, usage); fset.PrintDefaults() }
-	if err := fset.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
-	}
-	return nil
-}
-
 // credentialsFrom finds the email and password: flags, then $AZAION_EMAIL and
 // $AZAION_PASSWORD, then a prompt on the terminal (the password unechoed).
 func credentialsFrom(email, password string, stdin io.Reader, stderr io.Writer) (string, string, error) {
@@ -151,54 +133,29 @@ func credentialsFrom(email, password string, stdin io.Reader, stderr io.Writer) 
 	if password == "" {
 		password = os.Getenv("AZAION_PASSWORD")
 	}
-	in, isFile := stdin.(*os.File)
-	tty := isFile && interactive(in)
+	in, _ := stdin.(*os.File)
+	tty := isTerminal(in)
 	if email == "" {
 		if !tty {
-			return "", "", usageError{errors.New("no email: pass --email or set AZAION_EMAIL")}
+			return "", "", usageError{error: errors.New("no email: pass --email or set AZAION_EMAIL")}
 		}
 		fmt.Fprint(stderr, "Email: ")
-		line, err := bufio.NewReader(in).ReadString('\n')
-		if err != nil {
+		var err error
+		if email, err = readLine(in); err != nil {
 			return "", "", err
 		}
-		email = strings.TrimSpace(line)
 	}
 	if password == "" {
 		if !tty {
-			return "", "", usageError{errors.New("no password: set AZAION_PASSWORD, pass --password-file, or run on a terminal to be asked")}
+			return "", "", usageError{error: errors.New("no password: set AZAION_PASSWORD, pass --password-file, or run on a terminal to be asked")}
 		}
 		p, err := readPassword(in, stderr, "Password: ")
-		fmt.Fprintln(stderr)
 		if err != nil {
 			return "", "", err
 		}
 		password = p
 	}
 	return email, password, nil
-}
-
-// readPassword shows prompt once echo is off on the terminal f, and reads
-// a line from it.
-func readPassword(f *os.File, stderr io.Writer, prompt string) (string, error) {
-	fd := int(f.Fd())
-	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return "", err
-	}
-	quiet := *old
-	quiet.Lflag &^= unix.ECHO
-	quiet.Lflag |= unix.ICANON | unix.ISIG
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &quiet); err != nil {
-		return "", err
-	}
-	defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
-	fmt.Fprint(stderr, prompt)
-	line, err := bufio.NewReader(f).ReadString('\n')
-	if err != nil && line == "" {
-		return "", err
-	}
-	return strings.TrimRight(line, "\r\n"), nil
 }
 
 func readFileSecret(path string) (string, error) {
@@ -210,77 +167,6 @@ func readFileSecret(path string) (string, error) {
 		return "", exitError{exitFailure, err}
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
-}
-
-// interactive reports whether f is a terminal (a character device other
-// than /dev/null).
-func interactive(f *os.File) bool {
-	st, err := f.Stat()
-	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
-		return false
-	}
-	null, err := os.Stat(os.DevNull)
-	return err != nil || !os.SameFile(st, null)
-}
-
-func interactiveWriter(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && interactive(f)
-}
-
-// progress prints "\rOP: done/total MiB (p%)" to a terminal at most five
-// times a second; it prints nothing when w is not a terminal.
-type progress struct {
-	w           io.Writer
-	op          string
-	total, done int64
-	last        time.Time
-}
-
-func newProgress(w io.Writer, op string, total int64) *progress {
-	if !interactiveWriter(w) {
-		return nil
-	}
-	return &progress{w: w, op: op, total: total}
-}
-
-func (p *progress) add(n int) {
-	if p == nil {
-		return
-	}
-	p.done += int64(n)
-	if time.Since(p.last) >= 200*time.Millisecond {
-		p.last = time.Now()
-		p.print()
-	}
-}
-
-func (p *progress) print() {
-	if p.total > 0 {
-		fmt.Fprintf(p.w, "\r%s: %.1f/%.1f MiB (%d%%)", p.op, float64(p.done)/(1<<20), float64(p.total)/(1<<20), p.done*100/p.total)
-	} else {
-		fmt.Fprintf(p.w, "\r%s: %.1f MiB", p.op, float64(p.done)/(1<<20))
-	}
-}
-
-func (p *progress) finish() {
-	if p == nil {
-		return
-	}
-	p.print()
-	fmt.Fprintln(p.w)
-}
-
-// progressReader counts what is read through it.
-type progressReader struct {
-	r io.Reader
-	p *progress
-}
-
-func (r progressReader) Read(b []byte) (int, error) {
-	n, err := r.r.Read(b)
-	r.p.add(n)
-	return n, err
 }
 
 func pathEscape(name string) string { return url.PathEscape(name) }

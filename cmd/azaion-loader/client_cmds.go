@@ -39,11 +39,11 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fset := flag.NewFlagSet("login", flag.ContinueOnError)
 	addr := clientFlags(fset)
 	creds := credentialFlags(fset)
-	if err := parseClientFlags(fset, loginUsage, stderr, args); err != nil {
+	if err := parseFlags(fset, loginUsage, stdout, args); err != nil {
 		return err
 	}
 	if fset.NArg() > 0 {
-		return usageError{fmt.Errorf("login: unexpected argument %q", fset.Arg(0))}
+		return usageError{error: fmt.Errorf("login: unexpected argument %q", fset.Arg(0))}
 	}
 	e, p, err := creds(stdin, stderr)
 	if err != nil {
@@ -72,23 +72,22 @@ Flags:
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fset := flag.NewFlagSet("load", flag.ContinueOnError)
 	addr := clientFlags(fset)
-	out := fset.String("o", "", "write to FILE (default: standard output)")
-	if err := parseClientFlags(fset, loadUsage, stderr, interspersed(args, "o", "addr")); err != nil {
+	out := fset.String("o", "", "write to `FILE`, whole or not at all (default: standard output)")
+	if err := parseFlags(fset, loadUsage, stdout, interspersed(args, "o", "addr")); err != nil {
 		return err
 	}
 	if fset.NArg() != 1 {
-		fset.Usage()
-		return usageError{errors.New("load: want one FOLDER/NAME")}
+		return usageError{error: errors.New("load: want one FOLDER/NAME")}
 	}
 	folder, name, ok := strings.Cut(fset.Arg(0), "/")
 	if !ok || folder == "" || name == "" || strings.Contains(name, "/") {
-		return usageError{fmt.Errorf("load: %q is not FOLDER/NAME", fset.Arg(0))}
+		return usageError{error: fmt.Errorf("load: %q is not FOLDER/NAME", fset.Arg(0))}
 	}
 	var dst io.Writer = stdout
 	var tmp *os.File
 	if *out == "" {
-		if interactiveWriter(stdout) {
-			return usageError{errors.New("load: refusing to write a binary to a terminal; use -o FILE or a pipe")}
+		if isTerminal(stdout) {
+			return usageError{error: errors.New("load: refusing to write a binary to a terminal; use -o FILE or a pipe")}
 		}
 	} else {
 		if tmp, err = os.CreateTemp(filepath.Dir(*out), "."+filepath.Base(*out)+".tmp-*"); err != nil {
@@ -144,14 +143,13 @@ Flags:
 func runUpload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fset := flag.NewFlagSet("upload", flag.ContinueOnError)
 	addr := clientFlags(fset)
-	folder := fset.String("folder", "", "the folder to upload into (required)")
-	name := fset.String("name", "", "the resource's name (default: FILE's base name)")
-	if err := parseClientFlags(fset, uploadUsage, stderr, interspersed(args, "folder", "name", "addr")); err != nil {
+	folder := fset.String("folder", "", "the `FOLDER` to upload into (required)")
+	name := fset.String("name", "", "the resource's `NAME` (default: FILE's base name)")
+	if err := parseFlags(fset, uploadUsage, stdout, interspersed(args, "folder", "name", "addr")); err != nil {
 		return err
 	}
 	if fset.NArg() != 1 || *folder == "" {
-		fset.Usage()
-		return usageError{errors.New("upload: want FILE and --folder")}
+		return usageError{error: errors.New("upload: want FILE and --folder")}
 	}
 	f, err := os.Open(fset.Arg(0))
 	if err != nil {
@@ -220,12 +218,12 @@ func runUnlock(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	addr := clientFlags(fset)
 	creds := credentialFlags(fset)
 	noWait := fset.Bool("no-wait", false, "return once started")
-	timeout := fset.Duration("timeout", 30*time.Minute, "give up waiting after this long")
-	if err := parseClientFlags(fset, unlockUsage, stderr, args); err != nil {
+	timeout := fset.Duration("timeout", 30*time.Minute, "give up waiting after this `DURATION`")
+	if err := parseFlags(fset, unlockUsage, stdout, args); err != nil {
 		return err
 	}
 	if fset.NArg() > 0 {
-		return usageError{fmt.Errorf("unlock: unexpected argument %q", fset.Arg(0))}
+		return usageError{error: fmt.Errorf("unlock: unexpected argument %q", fset.Arg(0))}
 	}
 	e, p, err := creds(stdin, stderr)
 	if err != nil {
@@ -248,7 +246,7 @@ func runUnlock(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			bar = newProgress(stderr, "unlock", st.BytesTotal)
 		}
 		if bar != nil {
-			bar.add(int(st.BytesDone - bar.done))
+			bar.set(st.BytesDone)
 		}
 		select {
 		case <-ctx.Done():
@@ -286,11 +284,11 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fset := flag.NewFlagSet("status", flag.ContinueOnError)
 	addr := clientFlags(fset)
 	asJSON := fset.Bool("json", false, "print one JSON object")
-	if err := parseClientFlags(fset, statusUsage, stderr, args); err != nil {
+	if err := parseFlags(fset, statusUsage, stdout, args); err != nil {
 		return err
 	}
 	if fset.NArg() > 0 {
-		return usageError{fmt.Errorf("status: unexpected argument %q", fset.Arg(0))}
+		return usageError{error: fmt.Errorf("status: unexpected argument %q", fset.Arg(0))}
 	}
 	c := newClient(*addr)
 	var st struct {
@@ -348,8 +346,8 @@ func interspersed(args []string, valued ...string) []string {
 // returns resolves them after parsing (then AZAION_EMAIL and
 // AZAION_PASSWORD, then a prompt on a terminal).
 func credentialFlags(fset *flag.FlagSet) func(stdin io.Reader, stderr io.Writer) (email, password string, err error) {
-	email := fset.String("email", "", "account email (AZAION_EMAIL)")
-	pwFile := fset.String("password-file", "", "file holding the password (else AZAION_PASSWORD, else a prompt)")
+	email := fset.String("email", "", "account `EMAIL` (AZAION_EMAIL)")
+	pwFile := fset.String("password-file", "", "`FILE` holding the password (else AZAION_PASSWORD, else a prompt)")
 	return func(stdin io.Reader, stderr io.Writer) (string, string, error) {
 		pw, err := readFileSecret(*pwFile)
 		if err != nil {

@@ -45,6 +45,8 @@ type Config struct {
 	LogFormat      string   `yaml:"log_format"`       // AZAION_LOG_FORMAT: text or json
 
 	Unlock UnlockConfig `yaml:"unlock"`
+
+	source string // the config file's absolute path, the mount's source; not a YAML key
 }
 
 // UnlockConfig configures the Docker image unlock.
@@ -186,15 +188,15 @@ func splitList(v string) []string {
 // serveFlags declares the flags of serve; they land in flags and are
 // applied over the file and the environment by applyFlag.
 func serveFlags(fs *flag.FlagSet, flags *Config, folders *string) {
-	fs.StringVar(&flags.APIURL, "api-url", "", "Resource API base URL (api_url, AZAION_API_URL)")
-	fs.StringVar(&flags.CacheDir, "cache-dir", "", "local cache of big parts (cache_dir, AZAION_CACHE_DIR)")
-	fs.StringVar(&flags.Listen, "listen", "", "control API address (listen, AZAION_LISTEN)")
-	fs.StringVar(&flags.Mount, "mount", "", "mount point of the decrypted resources (mount, AZAION_MOUNT)")
-	fs.StringVar(folders, "folders", "", "comma-separated folders always listed (folders, AZAION_FOLDERS)")
-	fs.StringVar(&flags.Hardware, "hardware", "", "hardware line that replaces the computed one (hardware, AZAION_HARDWARE)")
-	fs.StringVar(&flags.ResourceKeyFile, "resource-key-file", "", "file holding the resource key (resource_key_file)")
-	fs.StringVar(&flags.LogLevel, "log-level", "", "debug, info, warn or error (log_level, AZAION_LOG_LEVEL)")
-	fs.BoolVar(&flags.AllowOther, "allow-other", false, "let other users read the mount (allow_other)")
+	fs.StringVar(&flags.APIURL, "api-url", "", "Resource API base `URL` (api_url, AZAION_API_URL)")
+	fs.StringVar(&flags.CacheDir, "cache-dir", "", "`DIR` of the local cache of big parts (cache_dir, AZAION_CACHE_DIR)")
+	fs.StringVar(&flags.Listen, "listen", "", "`ADDR` the control API listens on (listen, AZAION_LISTEN)")
+	fs.StringVar(&flags.Mount, "mount", "", "mount point `DIR` of the decrypted resources (mount, AZAION_MOUNT)")
+	fs.StringVar(folders, "folders", "", "comma-separated `FOLDERS` always listed (folders, AZAION_FOLDERS)")
+	fs.StringVar(&flags.Hardware, "hardware", "", "hardware `LINE` that replaces the computed one (hardware, AZAION_HARDWARE)")
+	fs.StringVar(&flags.ResourceKeyFile, "resource-key-file", "", "`FILE` holding the resource key (resource_key_file, AZAION_RESOURCE_KEY_FILE)")
+	fs.StringVar(&flags.LogLevel, "log-level", "", "log `LEVEL`: debug, info, warn or error (log_level, AZAION_LOG_LEVEL)")
+	fs.BoolVar(&flags.AllowOther, "allow-other", false, "let other users read the mount (allow_other, AZAION_ALLOW_OTHER)")
 }
 
 func applyFlag(cfg, flags *Config, name string) {

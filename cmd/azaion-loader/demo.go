@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,6 +35,8 @@ the curl lines to try, and runs until Ctrl-C.
 
 Example:
   azaion-loader demo
+
+Flags:
 `
 
 const (
@@ -48,16 +49,14 @@ const (
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fset := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	fset.Usage = func() { fmt.Fprint(stderr, demoUsage); fset.PrintDefaults() }
-	listen := fset.String("listen", "127.0.0.1:8080", "control API address (a free port is taken when it is busy)")
-	mount := fset.String("mount", "", "mount point (default: a temporary directory; none: no mount)")
-	example := fset.String("example", "examples/demo/coco-classes.txt", "the example resource to upload")
-	if err := fset.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+	listen := fset.String("listen", "127.0.0.1:8080", "`ADDR` the control API listens on (a free port is taken when it is busy)")
+	mount := fset.String("mount", "", "mount point `DIR` (default: a temporary directory; none: no mount)")
+	example := fset.String("example", "examples/demo/coco-classes.txt", "the example resource `FILE` to upload")
+	if err := parseFlags(fset, demoUsage, stdout, args); err != nil {
+		return err
+	}
+	if fset.NArg() > 0 {
+		return usageError{error: fmt.Errorf("demo: unexpected argument %q", fset.Arg(0))}
 	}
 	exampleBytes, err := os.ReadFile(*example)
 	if err != nil {
@@ -68,7 +67,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer os.RemoveAll(dir)
-	log := newLogger(stderr, "warn", "text")
+	log := newLogger(stderr, "warn", "text", false)
 	out := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
 
 	// The CDN: an in-process S3 server (the tests use a real MinIO).

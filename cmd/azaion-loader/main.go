@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -34,7 +35,8 @@ Clients of a running loader (--addr, default $AZAION_LISTEN or 127.0.0.1:8080):
   azaion-loader unlock                          unlock the Docker images, wait until ready
   azaion-loader status [--json]                 logged in? cache dir, unlock state
 
-Each subcommand takes --help ("azaion-loader help mount" for the helper form).
+Each command takes --help and --version; "azaion-loader help CMD" is the
+same as "azaion-loader CMD --help" ("help mount" for the helper form).
 Exit codes: 0 ok, 1 failure, 2 usage; the clients also 3 for 401, 4 for 404,
 5 when no loader answers.
 
@@ -46,10 +48,23 @@ Example:
 
 func main() {
 	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "azaion-loader:", err)
-		}
+		printError(os.Stderr, err)
 		os.Exit(exitCode(err))
+	}
+}
+
+// printError writes err as one line, and a usage error's hint under it.
+// flag.ErrHelp (help or the version was asked for) and a reportedError
+// (said already) print nothing.
+func printError(w io.Writer, err error) {
+	var re reportedError
+	if errors.Is(err, flag.ErrHelp) || errors.As(err, &re) {
+		return
+	}
+	fmt.Fprintln(w, "azaion-loader:", err)
+	var ue usageError
+	if errors.As(err, &ue) && ue.hint != "" {
+		fmt.Fprintln(w, ue.hint)
 	}
 }
 
@@ -65,56 +80,114 @@ func exitCode(err error) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
+	var re reportedError
+	if errors.As(err, &re) {
+		return re.code
+	}
 	return exitFailure
 }
 
-// usageError is a command line that does not parse: exit code 2.
-type usageError struct{ error }
+// reportedError ends the process with code after its cause was shown
+// already (the mount helper passes on its daemon's failure line).
+type reportedError struct{ code int }
 
-// subcommands are the first arguments that are not the mount helper form.
-var subcommands = map[string]bool{
-	"serve": true, "demo": true, "seal": true, "version": true, "help": true,
-	"login": true, "load": true, "upload": true, "unlock": true, "status": true,
+func (e reportedError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// commands are the names run dispatches, for "did you mean".
+var commands = []string{"serve", "demo", "seal", "version", "login", "load", "upload", "unlock", "status", "help"}
+
+func isCommand(s string) bool {
+	for _, c := range commands {
+		if c == s {
+			return true
+		}
+	}
+	return false
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return usageError{errors.New("no subcommand")}
+		fmt.Fprint(stderr, usage) // no command: the usage is the error
+		return reportedError{exitUsage}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if !subcommands[args[0]] && isHelperForm(args) {
+	cmd := args[0]
+	if isHelperForm(args) {
 		return runHelper(args, stderr)
 	}
-	switch args[0] {
+	var err error
+	switch cmd {
 	case "serve":
-		return runServe(ctx, args[1:], stderr)
+		err = runServe(ctx, args[1:], stdout, stderr)
 	case "demo":
-		return runDemo(ctx, args[1:], stdout, stderr)
+		err = runDemo(ctx, args[1:], stdout, stderr)
 	case "seal":
-		return runSeal(args[1:], stdin, stdout, stderr)
+		err = runSeal(args[1:], stdin, stdout, stderr)
 	case "login":
-		return runLogin(ctx, args[1:], stdin, stdout, stderr)
+		err = runLogin(ctx, args[1:], stdin, stdout, stderr)
 	case "load":
-		return runLoad(ctx, args[1:], stdout, stderr)
+		err = runLoad(ctx, args[1:], stdout, stderr)
 	case "upload":
-		return runUpload(ctx, args[1:], stdout, stderr)
+		err = runUpload(ctx, args[1:], stdout, stderr)
 	case "unlock":
-		return runUnlock(ctx, args[1:], stdin, stdout, stderr)
+		err = runUnlock(ctx, args[1:], stdin, stdout, stderr)
 	case "status":
-		return runStatus(ctx, args[1:], stdout, stderr)
-	case "version", "--version":
+		err = runStatus(ctx, args[1:], stdout, stderr)
+	case "version":
+		err = runVersion(args[1:], stdout)
+	case "-v", "--version", "-version":
 		fmt.Fprintln(stdout, versionLine())
 		return nil
-	case "help", "-h", "--help":
-		if len(args) > 1 && args[1] == "mount" {
-			fmt.Fprint(stdout, helperUsage)
+	case "help", "-h", "--help", "-help":
+		if len(args) == 1 || cmd != "help" {
+			fmt.Fprint(stdout, usage)
 			return nil
 		}
-		fmt.Fprint(stdout, usage)
-		return nil
+		switch args[1] {
+		case "mount":
+			fmt.Fprint(stdout, helperUsage)
+			return nil
+		case "help":
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
+		if !isCommand(args[1]) {
+			return unknownCommand(args[1])
+		}
+		return run([]string{args[1], "--help"}, stdin, stdout, stderr)
+	default:
+		if strings.HasPrefix(cmd, "-") {
+			return usageError{error: fmt.Errorf("unknown flag %s", cmd), hint: helpHint("")}
+		}
+		return unknownCommand(cmd)
 	}
-	fmt.Fprint(stderr, usage)
-	return usageError{fmt.Errorf("unknown subcommand %q", args[0])}
+	return withHint(err, cmd)
+}
+
+func unknownCommand(cmd string) error {
+	msg := fmt.Sprintf("unknown command %q", cmd)
+	if s := suggest(cmd, commands); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return usageError{error: errors.New(msg), hint: helpHint("")}
+}
+
+const versionUsage = `Usage: azaion-loader version
+
+Prints the version and the commit the binary was built from.
+
+Flags:
+`
+
+func runVersion(args []string, stdout io.Writer) error {
+	fset := flag.NewFlagSet("version", flag.ContinueOnError)
+	if err := parseFlags(fset, versionUsage, stdout, args); err != nil {
+		return err
+	}
+	if fset.NArg() > 0 {
+		return usageError{error: fmt.Errorf("version: unexpected argument %q", fset.Arg(0))}
+	}
+	fmt.Fprintln(stdout, versionLine())
+	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
+
+	"github.com/azaion/loader/control"
 )
 
 // readyFDEnv names the descriptor on which a loader started by the FUSE
@@ -22,8 +25,9 @@ const readyFDEnv = "AZAION_READY_FD"
 
 // notifyReady tells whoever waits for the loader that it serves: systemd
 // (Type=notify: READY=1, a no-op without $NOTIFY_SOCKET) and the helper
-// form's parent.
-func notifyReady(log *slog.Logger) {
+// form's parent. logOut is where a loader the helper started logs
+// (helperLogTarget); its stderr is moved there.
+func notifyReady(log *slog.Logger, logOut *os.File) {
 	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
 		log.Warn("systemd: notify READY=1", "err", err)
 	}
@@ -36,7 +40,7 @@ func notifyReady(log *slog.Logger) {
 		}
 		// stderr is a pipe to the helper, which exits once told: move it
 		// first, or a later log line would meet a closed pipe (SIGPIPE).
-		detachStderr(log)
+		detachStderr(log, logOut)
 		f := os.NewFile(uintptr(fd), "ready")
 		if _, err := f.Write([]byte("ready\n")); err != nil {
 			log.Warn("report readiness to the mount helper", "err", err)
@@ -87,6 +91,7 @@ func healthy(ctx context.Context, client *http.Client, addr string) bool {
 	if err != nil {
 		return false
 	}
+	req.Header.Set("User-Agent", control.ProbeUserAgent) // logged at DEBUG, not INFO
 	resp, err := client.Do(req)
 	if err != nil {
 		return false
@@ -100,35 +105,41 @@ func healthy(ctx context.Context, client *http.Client, addr string) bool {
 const helperLogEnv = "AZAION_HELPER_LOG"
 
 // detachStderr points the daemonized loader's stderr, which was a pipe to
-// the helper that started it and is about to close, at its log: the file
-// named by $AZAION_HELPER_LOG, else the journal, else /dev/null.
-func detachStderr(log *slog.Logger) {
-	target, err := helperLogTarget()
-	if err != nil {
-		log.Warn("helper: log target; logging to /dev/null", "err", err)
-		if target, err = os.OpenFile(os.DevNull, os.O_WRONLY, 0); err != nil {
-			return
-		}
+// the helper that started it and is about to close, at its log (a panic
+// is written there).
+func detachStderr(log *slog.Logger, logOut *os.File) {
+	if logOut == nil {
+		return
 	}
-	defer target.Close()
-	if err := unix.Dup2(int(target.Fd()), 2); err != nil {
+	if err := unix.Dup2(int(logOut.Fd()), 2); err != nil {
 		log.Warn("helper: redirect stderr", "err", err)
 	}
 }
 
-func helperLogTarget() (*os.File, error) {
+// helperLogTarget opens the log of a loader started by the FUSE helper
+// form: the file named by $AZAION_HELPER_LOG, else the journal, else
+// /dev/null. journal reports the journal's stream, which takes priority
+// prefixes.
+func helperLogTarget() (f *os.File, journal bool, err error) {
 	if path := os.Getenv(helperLogEnv); path != "" {
-		return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, false, fmt.Errorf("mount option log: %w", err)
+		}
+		return f, false, nil
 	}
-	// journald's stream socket, as systemd-cat uses it: a header, then
-	// lines.
+	// journald's stream socket, as systemd-cat uses it: a header (the
+	// identifier, no unit, priority 6 by default, level prefixes parsed,
+	// no forwarding), then lines.
 	conn, err := net.DialTimeout("unix", "/run/systemd/journal/stdout", time.Second)
 	if err != nil {
-		return os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		return f, false, err
 	}
 	defer conn.Close()
-	if _, err := io.WriteString(conn, "azaion-loader\n\n6\n0\n0\n0\n0\n"); err != nil {
-		return nil, err
+	if _, err := io.WriteString(conn, "azaion-loader\n\n6\n1\n0\n0\n0\n"); err != nil {
+		return nil, false, fmt.Errorf("journal: %w", err)
 	}
-	return conn.(*net.UnixConn).File()
+	f, err = conn.(*net.UnixConn).File()
+	return f, err == nil, err
 }

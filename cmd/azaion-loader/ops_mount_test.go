@@ -35,8 +35,10 @@ func testMountHelper(t *testing.T, bin string) {
 	file := filepath.Join(mnt, b.folder, b.name)
 	script := `set -e
 mount --bind "$BIN_DIR" /usr/local/sbin
-mount -t fuse.azaion-loader "$CONFIG" "$MNT" -o "ro,allow_other,noatime,log=$LOG"
+mount -t fuse.azaion-loader "$CONFIG" "$MNT" -o "ro,allow_other,noatime,log=$LOG" >"$SAID" 2>&1
+echo "mount said: $(wc -c <"$SAID") bytes"
 echo "mounted: $(grep -c " $MNT " /proc/self/mountinfo)"
+echo "source: $(awk -v m="$MNT" '$2 == m {print $1}' /proc/self/mounts)"
 sha256sum "$FILE" | cut -d' ' -f1
 if echo x > "$MNT/$FOLDER/new" 2>/dev/null; then echo "write: allowed"; else echo "write: refused"; fi
 umount "$MNT"
@@ -45,7 +47,8 @@ echo "unmounted"
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "sh", "-c", script)
-	cmd.Env = b.env("BIN_DIR="+binDir, "CONFIG="+b.config, "MNT="+mnt, "LOG="+log, "FILE="+file, "FOLDER="+b.folder)
+	cmd.Env = b.env("BIN_DIR="+binDir, "CONFIG="+b.config, "MNT="+mnt, "LOG="+log, "FILE="+file, "FOLDER="+b.folder,
+		"SAID="+filepath.Join(b.dir, "mount.out"))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	// A daemon that outlives a failed test is killed: it runs in the
@@ -56,9 +59,14 @@ echo "unmounted"
 		daemonLog, _ := os.ReadFile(log)
 		t.Fatalf("mount script: %v\nstdout:\n%s\nstderr:\n%s\ndaemon log:\n%s", err, stdout.String(), stderr.String(), daemonLog)
 	}
-	want := "mounted: 1\n" + b.sum + "\nwrite: refused\nunmounted\n"
+	// mount prints nothing, and the mount's source is the config file.
+	want := "mount said: 0 bytes\nmounted: 1\nsource: " + b.config + "\n" + b.sum + "\nwrite: refused\nunmounted\n"
 	if got := stdout.String(); got != want {
 		t.Fatalf("script output:\n%s\nwant:\n%s\nstderr:\n%s", got, want, stderr.String())
+	}
+	// The daemon's start lines went to its log, not to mount's caller.
+	if daemonLog, _ := os.ReadFile(log); !strings.Contains(string(daemonLog), `"msg":"mounted"`) {
+		t.Errorf("the daemon log lacks the mounted line:\n%s", daemonLog)
 	}
 	// The daemon ends with its mount.
 	waitGone(t, b.listen, 20*time.Second)
@@ -75,34 +83,45 @@ echo "unmounted"
 	}
 }
 
-// TestMountHelperErrors: errors before the mount is live reach the caller
-// with a non-zero exit, and bad options are refused before anything starts.
+// testMountHelperErrors: through mount(8), as for the success above, a
+// mistyped config path, a bad option and a config the loader refuses each
+// give one line on stderr naming the problem, a non-zero exit, nothing on
+// stdout and no mount. mount(8) adds rw when -o lacks ro; that is no error.
 func testMountHelperErrors(t *testing.T, bin string) {
 	dir := t.TempDir()
 	mnt := filepath.Join(dir, "mnt")
 	os.Mkdir(mnt, 0o755)
 	cfg := filepath.Join(dir, "loader.yaml")
 	os.WriteFile(cfg, []byte("api_url: http://127.0.0.1:1\ncache_dir: "+dir+"/cache\nlisten: 127.0.0.1:0\n"), 0o600)
+	t.Cleanup(func() { killDaemons(t, cfg) })
 	for _, tc := range []struct {
-		name string
-		args []string
-		code int
-		want string
+		name   string
+		config string
+		opts   []string
+		code   int
+		want   string
 	}{
-		{"config error", []string{cfg, mnt, "-o", "ro"}, 1, "resource_key or resource_key_file"},
-		{"rw refused", []string{cfg, mnt, "-o", "rw"}, 2, "option rw: the mount is read-only"},
-		{"unknown option", []string{cfg, mnt, "-o", "ro,frobnicate"}, 2, `unknown mount option "frobnicate"`},
+		{"missing config", filepath.Join(dir, "loadr.yaml"), []string{"-o", "ro"}, 1,
+			"azaion-loader: config file " + filepath.Join(dir, "loadr.yaml") + ": no such file or directory\n"},
+		{"unknown option", cfg, []string{"-o", "ro,frobnicate"}, 2,
+			"azaion-loader: unknown mount option \"frobnicate\" (see 'azaion-loader help mount')\n"},
+		{"log without a file", cfg, []string{"-o", "ro,log="}, 2,
+			"azaion-loader: mount option log needs a file: log=FILE\n"},
+		{"config refused, rw implied", cfg, nil, 1,
+			"azaion-loader: config: resource_key or resource_key_file (AZAION_RESOURCE_KEY, AZAION_RESOURCE_KEY_FILE) is required\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command(bin, tc.args...)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			args := append([]string{"--mount", "--propagation", "private", "sh", "-c",
+				`mount --bind "$BIN_DIR" /usr/local/sbin && exec mount -t fuse.azaion-loader "$@"`, "sh", tc.config, mnt}, tc.opts...)
+			cmd := exec.CommandContext(ctx, "unshare", args...)
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "BIN_DIR=" + filepath.Dir(bin)}
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()
-			if code := cmd.ProcessState.ExitCode(); code != tc.code {
-				t.Fatalf("exit %d (%v), want %d; stderr:\n%s", code, err, tc.code, stderr.String())
-			}
-			if !strings.Contains(stderr.String(), tc.want) {
-				t.Fatalf("stderr lacks %q:\n%s", tc.want, stderr.String())
+			if code := cmd.ProcessState.ExitCode(); code != tc.code || stdout.Len() != 0 || stderr.String() != tc.want {
+				t.Fatalf("exit %d (%v), stdout %q, stderr:\n%s\nwant exit %d, no stdout, stderr:\n%s", code, err, stdout.String(), stderr.String(), tc.code, tc.want)
 			}
 			if mounted(t, mnt) {
 				t.Fatal("left a mount behind")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -101,6 +102,7 @@ func testServeNotifiesSystemd(t *testing.T, bin string) {
 	}
 	want("WATCHDOG=1")
 	want("WATCHDOG=1")
+	testProbeNotLogged(t, p, b.listen)
 	if err := p.stop(t); err != nil {
 		t.Fatalf("serve exited with %v after SIGTERM; log:\n%s", err, p.logText())
 	}
@@ -108,6 +110,37 @@ func testServeNotifiesSystemd(t *testing.T, bin string) {
 	if mounted(t, mnt) {
 		t.Fatal("the mount outlived the loader")
 	}
+}
+
+// testProbeNotLogged: the watchdog's own GET /health probes (two have
+// pinged) are not logged at INFO, while a GET /health of someone else is,
+// with its duration in milliseconds to the microsecond: more than 0 for a
+// request that takes well under one.
+func testProbeNotLogged(t *testing.T, p *serveProc, addr string) {
+	t.Helper()
+	if code, _ := httpGet(t, "http://"+addr+"/health"); code != 200 {
+		t.Fatalf("GET /health: %d", code)
+	}
+	type request struct {
+		Level, Msg, Path string
+		DurMS            *float64 `json:"dur_ms"`
+	}
+	var health []request
+	deadline := time.Now().Add(10 * time.Second)
+	for len(health) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		health = nil
+		for _, l := range strings.Split(p.logText(), "\n") {
+			var r request
+			if json.Unmarshal([]byte(l), &r) == nil && r.Msg == "request" && r.Path == "/health" {
+				health = append(health, r)
+			}
+		}
+	}
+	if len(health) != 1 || health[0].Level != "INFO" || health[0].DurMS == nil || *health[0].DurMS <= 0 || *health[0].DurMS >= 1000 {
+		t.Fatalf("/health request lines at INFO: %+v, want only the test's own, with dur_ms in (0, 1000); log:\n%s", health, p.logText())
+	}
+	t.Logf("GET /health took %v ms", *health[0].DurMS)
 }
 
 // TestCredentialsDirectory: a relative *_file path is read from

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/azaion/loader/control/unlock"
 )
@@ -34,23 +33,16 @@ Flags:
 // stderr is a terminal.
 func runSeal(args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	fset := flag.NewFlagSet("seal", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	fset.Usage = func() { fmt.Fprint(stderr, sealUsage); fset.PrintDefaults() }
-	fragPath := fset.String("fragment", "", "file holding the key fragment's bytes (required)")
-	outPath := fset.String("o", "", "write the archive to this file (default: standard output)")
-	if err := fset.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+	fragPath := fset.String("fragment", "", "`FILE` holding the key fragment's bytes (required)")
+	outPath := fset.String("o", "", "write the archive to `OUT`, whole or not at all (default: standard output)")
+	if err := parseFlags(fset, sealUsage, stdout, args); err != nil {
+		return err
 	}
 	switch {
 	case *fragPath == "":
-		fset.Usage()
-		return usageError{errors.New("seal: --fragment is required")}
+		return usageError{error: errors.New("seal: --fragment is required")}
 	case fset.NArg() > 1:
-		fset.Usage()
-		return usageError{fmt.Errorf("seal: unexpected argument %q", fset.Arg(1))}
+		return usageError{error: fmt.Errorf("seal: unexpected argument %q", fset.Arg(1))}
 	}
 	fragment, err := os.ReadFile(*fragPath)
 	if err != nil {
@@ -60,35 +52,23 @@ func runSeal(args []string, stdin io.Reader, stdout, stderr io.Writer) (err erro
 		return fmt.Errorf("seal: the key fragment file %s is empty", *fragPath)
 	}
 
-	// A terminal is a character device other than /dev/null (golang.org/x/term
-	// is not a dependency).
-	isTerminal := func(w io.Writer) bool {
-		f, ok := w.(*os.File)
-		if !ok {
-			return false
-		}
-		st, err := f.Stat()
-		if err != nil || st.Mode()&os.ModeCharDevice == 0 {
-			return false
-		}
-		null, err := os.Stat(os.DevNull)
-		return err != nil || !os.SameFile(st, null)
-	}
-
-	src := stdin
+	src, total := stdin, int64(-1)
 	if name := fset.Arg(0); name != "" && name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
 			return fmt.Errorf("seal: %w", err)
 		}
 		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			total = st.Size()
+		}
 		src = f
 	}
 
 	dst := stdout
 	if *outPath == "" {
 		if isTerminal(stdout) {
-			return usageError{errors.New("seal: refusing to write the binary archive to a terminal; use -o OUT or a pipe")}
+			return usageError{error: errors.New("seal: refusing to write the binary archive to a terminal; use -o OUT or a pipe")}
 		}
 	} else {
 		// A temporary file beside OUT, renamed over it once complete.
@@ -105,18 +85,18 @@ func runSeal(args []string, stdin io.Reader, stdout, stderr io.Writer) (err erro
 		dst = tmp
 	}
 
-	var progress func(int64)
-	var done int64
-	if isTerminal(stderr) {
-		var last time.Time
-		progress = func(n int64) {
-			if done = n; time.Since(last) >= 200*time.Millisecond {
-				last = time.Now()
-				fmt.Fprintf(stderr, "\rseal: %.1f MiB read", float64(n)/(1<<20))
+	var onRead func(int64)
+	if p := newProgress(stderr, "seal", total); p != nil {
+		onRead = p.set
+		defer func() {
+			if err == nil {
+				p.finish()
+			} else {
+				fmt.Fprintln(stderr) // end the progress line before the error
 			}
-		}
+		}()
 	}
-	if err := unlock.Seal(dst, src, fragment, progress); err != nil {
+	if err := unlock.Seal(dst, src, fragment, onRead); err != nil {
 		return err
 	}
 	if tmp, ok := dst.(*os.File); ok && *outPath != "" {
@@ -132,9 +112,6 @@ func runSeal(args []string, stdin io.Reader, stdout, stderr io.Writer) (err erro
 		if err := os.Rename(tmp.Name(), *outPath); err != nil {
 			return fmt.Errorf("seal: %w", err)
 		}
-	}
-	if progress != nil {
-		fmt.Fprintf(stderr, "\rseal: %.1f MiB read, archive written\n", float64(done)/(1<<20))
 	}
 	return nil
 }

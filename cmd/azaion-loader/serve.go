@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -35,12 +36,24 @@ Example:
 Flags (each overrides its config key and environment variable):
 `
 
-func runServe(ctx context.Context, args []string, stderr io.Writer) error {
-	cfg, err := parseServe(args, stderr)
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseServe(args, stdout)
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	// A loader started by the mount helper logs to its log destination from
+	// the start: its stderr is the terminal of mount's caller until it is
+	// ready, which gets only the one line of a failure.
+	logOut, journal := stderr, journalStream(stderr)
+	var detached *os.File
+	if os.Getenv(readyFDEnv) != "" {
+		if detached, journal, err = helperLogTarget(); err != nil {
+			return err
+		}
+		defer detached.Close()
+		logOut = detached
+	}
+	log := newLogger(logOut, cfg.LogLevel, cfg.LogFormat, journal)
 	bi := buildinfo.Get()
 	log.Info("azaion-loader starting", "version", bi.Version, "commit", bi.Commit, "go", bi.GoVersion)
 	setMemoryLimit()
@@ -57,7 +70,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Warn("login at start still running; reporting ready")
 	case <-ctx.Done():
 	}
-	notifyReady(log)
+	notifyReady(log, detached)
 	wctx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
 	go watchdog(wctx, log, l.addr)
@@ -89,28 +102,29 @@ func setMemoryLimit() {
 	}
 }
 
-func parseServe(args []string, stderr io.Writer) (Config, error) {
+func parseServe(args []string, stdout io.Writer) (Config, error) {
 	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	fset.Usage = func() {
-		fmt.Fprint(stderr, serveUsage)
-		fset.PrintDefaults()
-	}
-	configPath := fset.String("config", os.Getenv("AZAION_CONFIG"), "YAML config file (AZAION_CONFIG)")
+	configPath := fset.String("config", os.Getenv("AZAION_CONFIG"), "YAML config `FILE` (AZAION_CONFIG)")
 	var flags Config
 	var folders string
 	serveFlags(fset, &flags, &folders)
-	if err := fset.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return Config{}, err
-		}
-		return Config{}, usageError{err}
+	if err := parseFlags(fset, serveUsage, stdout, args); err != nil {
+		return Config{}, err
 	}
 	if fset.NArg() > 0 {
-		return Config{}, usageError{fmt.Errorf("serve: unexpected argument %q", fset.Arg(0))}
+		return Config{}, usageError{error: fmt.Errorf("serve: unexpected argument %q", fset.Arg(0))}
+	}
+	if *configPath != "" {
+		// The mount's source in /proc/mounts, as gocryptfs shows its
+		// cipher directory.
+		if abs, err := filepath.Abs(*configPath); err == nil {
+			flags.source = abs
+		}
 	}
 	flags.Folders = splitList(folders)
-	return loadConfig(*configPath, os.Getenv, fset, &flags)
+	cfg, err := loadConfig(*configPath, os.Getenv, fset, &flags)
+	cfg.source = flags.source
+	return cfg, err
 }
 
 // loader is a running loader: the Store, the control server and the mount.
@@ -186,7 +200,7 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 			gid = *cfg.GID
 		}
 		l.mount, err = fs.Mount(cfg.Mount, store, fs.Options{
-			UID: uid, GID: gid, AllowOther: cfg.AllowOther, Logger: log,
+			UID: uid, GID: gid, AllowOther: cfg.AllowOther, Logger: log, FsName: cfg.source,
 			ReadTimeout: time.Duration(cfg.ReadTimeout), OnRead: m.mountRead,
 		})
 		if err != nil {
