@@ -52,6 +52,8 @@ type Config struct {
 	// Registry is served on GET /metrics, with the control API's own
 	// metrics added to it; nil: a registry of those alone.
 	Registry *prometheus.Registry
+	// Build names the binary in azaion_loader_build_info.
+	Build BuildInfo
 }
 
 type handler struct {
@@ -81,12 +83,11 @@ func NewHandler(cfg Config) http.Handler {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
+	registerLoaderGauges(reg, cfg.Build, cfg.Store)
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, h.logRequests, newHTTPMetrics(reg).count, h.recoverer, h.guard)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { writeError(w, http.StatusNotFound, "no such endpoint") })
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
-	})
+	r.MethodNotAllowed(methodNotAllowed(r))
 	r.Get("/health", h.health)
 	r.Get("/status", h.status)
 	r.Post("/login", h.login)
