@@ -1,6 +1,7 @@
 // Package control serves the loader's control API of PROTOCOL §6 (login,
-// load, upload, unlock, health and status) over a Store, with chi. It knows
-// nothing of S3, JWTs or CBC: those live behind the Store.
+// load, upload, unlock, health and status) over a Store, with chi, and the
+// loader's metrics on GET /metrics, its backends' counted by LoaderMetrics.
+// It knows nothing of S3, JWTs or CBC: those live behind the Store.
 package control
 
 import (
