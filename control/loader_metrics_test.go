@@ -173,6 +173,29 @@ func TestLoaderMetrics(t *testing.T) {
 		t.Errorf("azaion_loader_logged_in = %v after a login, want 1", v)
 	}
 
+	// An upload: the big part in one PUT, the small part in one API call.
+	upCT, upBody := mpType, multipartBody(folderPart(folder), filePart("u.bin", strings.Repeat("u", 5000)))
+	if r := do(t, req(t, "POST", url, "/upload/u.bin", upCT, upBody)); r.code != 200 {
+		t.Fatalf("upload: %v", r)
+	}
+	m2u := scrape(t, url)
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{mReq, []string{`backend="cdn"`, `operation="put"`}, 1},
+		{mReq, []string{`backend="cdn"`}, 1},
+		{mReq, []string{`backend="api"`, `operation="resource_put"`}, 1},
+		{mReq, []string{`backend="api"`}, 1},
+		{mFail, nil, 0},
+	} {
+		if d := delta(m2, m2u, c.name, c.labels...); d != c.want {
+			t.Errorf("after an upload: %s%v moved by %v, want %v", c.name, c.labels, d, c.want)
+		}
+	}
+	m2 = m2u
+
 	// Reads through the mount while the CDN works: CDN requests, no failure.
 	mnt := t.TempDir()
 	srv, err := fs.Mount(mnt, store, fs.Options{ReadTimeout: 2 * time.Second, OnErrno: lm.Errno})
@@ -202,6 +225,9 @@ func TestLoaderMetrics(t *testing.T) {
 	}
 	if d := delta(m2, m3, mErr); d != 0 {
 		t.Errorf("reads through the mount that worked: %v mount errors counted", d)
+	}
+	if d := delta(m0, m3, mReq, `operation="other"`); d != 0 {
+		t.Errorf("%v backend requests the loader made have no operation name", d)
 	}
 
 	// The CDN's port closed: every CDN request of a /load of an uncached
