@@ -14,7 +14,7 @@ var routeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, ht
 
 // methodNotAllowed answers a request whose path is a route of mux but whose
 // method is not with 405 and, as RFC 9110 §15.5.6 requires, an Allow header
-// that lists the methods the route serves.
+// that lists the methods the route serves: HEAD with GET (middleware.GetHead).
 func methodNotAllowed(mux *chi.Mux) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
@@ -23,7 +23,8 @@ func methodNotAllowed(mux *chi.Mux) http.HandlerFunc {
 		}
 		var allow []string
 		for _, m := range routeMethods {
-			if mux.Match(chi.NewRouteContext(), m, path) {
+			if mux.Match(chi.NewRouteContext(), m, path) ||
+				m == http.MethodHead && mux.Match(chi.NewRouteContext(), http.MethodGet, path) {
 				allow = append(allow, m)
 			}
 		}

@@ -88,6 +88,8 @@ func NewHandler(cfg Config) http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, h.logRequests, newHTTPMetrics(reg).count, h.recoverer, h.guard)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { writeError(w, http.StatusNotFound, "no such endpoint") })
+	// HEAD of a GET route is the GET without its body (RFC 9110 §9.1).
+	r.Use(middleware.GetHead)
 	r.MethodNotAllowed(methodNotAllowed(r))
 	r.Get("/health", h.health)
 	r.Get("/status", h.status)
