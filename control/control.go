@@ -1,6 +1,7 @@
 // Package control serves the loader's control API of PROTOCOL §6 (login,
-// load, upload, unlock, health and status) over a Store, with chi. It knows
-// nothing of S3, JWTs or CBC: those live behind the Store.
+// load, upload, unlock, health and status) over a Store, with chi, and the
+// loader's metrics on GET /metrics, its backends' counted by LoaderMetrics.
+// It knows nothing of S3, JWTs or CBC: those live behind the Store.
 package control
 
 import (
@@ -54,6 +55,8 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Version is the loader's version, reported by GET /status.
 	Version string
+	// Build names the binary in azaion_loader_build_info.
+	Build BuildInfo
 }
 
 type handler struct {
@@ -84,12 +87,13 @@ func NewHandler(cfg Config) http.Handler {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
+	registerLoaderGauges(reg, cfg.Build, cfg.Store)
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, h.logRequests, newHTTPMetrics(reg).count, h.recoverer, h.guard)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { writeError(w, http.StatusNotFound, "no such endpoint") })
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
-	})
+	// HEAD of a GET route is the GET without its body (RFC 9110 §9.1).
+	r.Use(middleware.GetHead)
+	r.MethodNotAllowed(methodNotAllowed(r))
 	r.Get("/health", h.health)
 	r.Get("/status", h.status)
 	r.Post("/login", h.login)

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"log/slog"
+	"syscall"
 	"time"
 
 	"github.com/azaion/loader/resources"
@@ -54,6 +55,10 @@ type Options struct {
 	// long it took and its error (nil, or what was mapped to an errno).
 	// The loader's metrics count with it.
 	OnRead func(n int, d time.Duration, err error)
+	// OnErrno, when set, is told of the errno of every lookup, listing,
+	// open or read that the Store failed (Errno's mapping). The loader's
+	// metrics count with it.
+	OnErrno func(syscall.Errno)
 }
 
 func (o Options) withDefaults() Options {

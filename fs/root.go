@@ -77,6 +77,9 @@ func callDrop[T any](ctx context.Context, r *root, fn func(ctx context.Context) 
 // saying how to log in.
 func (r *root) errno(op, folder, name string, err error) syscall.Errno {
 	e := Errno(err)
+	if e != 0 && r.opt.OnErrno != nil {
+		r.opt.OnErrno(e)
+	}
 	switch e {
 	case syscall.EIO:
 		r.opt.Logger.Error("mount: "+op+" failed", "folder", folder, "name", name, "err", err)

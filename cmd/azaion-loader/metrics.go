@@ -33,6 +33,8 @@ type metrics struct {
 	mountErrors  *prometheus.CounterVec
 	apiBytes     prometheus.Counter
 	apiErrors    *prometheus.CounterVec
+	// loader counts backend requests and mount errnos (control.LoaderMetrics).
+	loader *control.LoaderMetrics
 }
 
 func newMetrics(c *cache.Cache) *metrics {
@@ -62,6 +64,10 @@ func newMetrics(c *cache.Cache) *metrics {
 	m.reg.MustRegister(m.logins, m.mountBytes, m.mountLatency, m.mountErrors, m.apiBytes, m.apiErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&cacheCollector{c: c})
+	m.loader = control.NewLoaderMetrics(m.reg)
+	// The series alerts look for exist at zero before the first login.
+	m.logins.WithLabelValues("failure")
+	m.logins.WithLabelValues("success")
 	return m
 }
 

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -172,6 +173,12 @@ func testMetrics(t *testing.T, bin string) {
 		{"azaion_mount_read_duration_seconds_count", 1, 1e6},
 		{`azaion_unlock_state{state="idle"}`, 1, 1},
 		{`azaion_unlock_state{state="ready"}`, 0, 0},
+		{"azaion_loader_logged_in", 1, 1},
+		{`azaion_logins_total{result="failure"}`, 0, 0},
+		{`azaion_backend_requests_total{backend="api",operation="login"}`, 1, 1},
+		{`azaion_backend_failures_total{backend="api",kind="unreachable",operation="login"}`, 0, 0},
+		{`azaion_backend_failures_total{backend="cdn",kind="timeout",operation="get"}`, 0, 0},
+		{`azaion_mount_errors_total{errno="EIO"}`, 0, 0},
 	} {
 		if v := metricValue(t, text, c.sample); v < c.min || v > c.max {
 			t.Errorf("%s = %v, want in [%v, %v]", c.sample, v, c.min, c.max)
@@ -179,6 +186,19 @@ func testMetrics(t *testing.T, bin string) {
 	}
 	if !strings.Contains(text, "# TYPE azaion_mount_read_duration_seconds histogram") {
 		t.Error("no read latency histogram")
+	}
+	if !strings.Contains(text, "# TYPE azaion_backend_request_duration_seconds histogram") {
+		t.Error("no backend latency histogram")
+	}
+	// build_info names what `version` names.
+	_, out, _ := runOps(t, bin, nil, nil, "version")
+	var version, commit string
+	if _, err := fmt.Sscanf(string(out), "azaion-loader %s commit %s", &version, &commit); err != nil {
+		t.Fatalf("version: %q: %v", out, err)
+	}
+	info := fmt.Sprintf(`azaion_loader_build_info{commit=%q,goversion=%q,version=%q}`, commit, runtime.Version(), version)
+	if v := metricValue(t, text, info); v != 1 {
+		t.Errorf("%s = %v, want 1", info, v)
 	}
 }
 

@@ -158,7 +158,8 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 	}
 	m := newMetrics(c)
 	apiOpts := api.Options{Timeout: time.Duration(cfg.APITimeout), Logger: log,
-		HTTPClient: &http.Client{Transport: m.apiTransport(http.DefaultTransport.(*http.Transport).Clone())}}
+		HTTPClient: &http.Client{Transport: m.loader.Transport("api", api.Operation, api.Operations,
+			m.apiTransport(http.DefaultTransport.(*http.Transport).Clone()))}}
 	client, err := api.New(cfg.APIURL, apiOpts)
 	if err != nil {
 		return nil, fmt.Errorf("api_url: %w", err)
@@ -169,8 +170,9 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 		ResourceKey: resources.Secret(cfg.ResourceKey),
 		Hardware:    hardware,
 		Folders:     cfg.Folders,
-		CDN:         cdn.Options{RangeTimeout: time.Duration(cfg.ReadTimeout), CallTimeout: time.Duration(cfg.ReadTimeout), Logger: log},
-		Logger:      log,
+		CDN: cdn.Options{RangeTimeout: time.Duration(cfg.ReadTimeout), CallTimeout: time.Duration(cfg.ReadTimeout), Logger: log,
+			HTTPClient: &http.Client{Transport: m.loader.Transport("cdn", cdn.Operation, cdn.Operations, cdn.NewTransport())}},
+		Logger: log,
 	})
 	task := unlock.New(unlock.Config{
 		ArchivePath: cfg.Unlock.ImagesPath,
@@ -184,7 +186,7 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 	})
 	m.reg.MustRegister(&unlockCollector{t: task})
 	h := control.NewHandler(control.Config{Store: countLogins(store, m), Unlock: task, MaxUploadBytes: cfg.MaxUploadBytes, Logger: log, Registry: m.reg,
-		Listen: cfg.Listen, Token: cfg.ControlToken, Version: buildinfo.Get().Version})
+		Listen: cfg.Listen, Token: cfg.ControlToken, Version: buildinfo.Get().Version, Build: buildInfo()})
 	ln, err := control.Listen(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
@@ -201,7 +203,7 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 		}
 		l.mount, err = fs.Mount(cfg.Mount, store, fs.Options{
 			UID: uid, GID: gid, AllowOther: cfg.AllowOther, Logger: log, FsName: cfg.source,
-			ReadTimeout: time.Duration(cfg.ReadTimeout), OnRead: m.mountRead,
+			ReadTimeout: time.Duration(cfg.ReadTimeout), OnRead: m.mountRead, OnErrno: m.loader.Errno,
 		})
 		if err != nil {
 			ln.Close()

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -127,6 +128,9 @@ type StoreOptions struct {
 	Timeout  time.Duration // API calls and CDN ranges; default 10 s
 	Logger   *slog.Logger
 	Folders  []string
+	// APIHTTP and CDNHTTP carry the Store's requests to the Resource API
+	// and the CDN (to count them); nil: the clients' defaults.
+	APIHTTP, CDNHTTP *http.Client
 }
 
 // Store is a new Store on the bed, not logged in, with its own cache.
@@ -145,13 +149,13 @@ func (b *Bed) Store(t testing.TB, o StoreOptions) *resources.Store {
 	if err != nil {
 		t.Fatalf("testbed: cache: %v", err)
 	}
-	client, err := api.New(b.APIURL, api.Options{Timeout: o.Timeout, Logger: o.Logger})
+	client, err := api.New(b.APIURL, api.Options{Timeout: o.Timeout, Logger: o.Logger, HTTPClient: o.APIHTTP})
 	if err != nil {
 		t.Fatalf("testbed: api: %v", err)
 	}
 	s := resources.NewStore(resources.StoreConfig{
 		API: client, Cache: c, ResourceKey: resources.Secret(b.ResourceKey), Hardware: b.Hardware,
-		Folders: o.Folders, CDN: cdn.Options{RangeTimeout: o.Timeout, CallTimeout: o.Timeout}, Logger: o.Logger,
+		Folders: o.Folders, CDN: cdn.Options{RangeTimeout: o.Timeout, CallTimeout: o.Timeout, HTTPClient: o.CDNHTTP}, Logger: o.Logger,
 	})
 	t.Cleanup(func() { s.Close() })
 	return s
