@@ -11,7 +11,6 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/azaion/loader/control/unlock"
@@ -64,6 +63,8 @@ type handler struct {
 	hosts    []string // Host names allowed besides localhost
 	listenIP net.IP   // the listen address, when an IP
 	anyIP    bool     // listening on every interface: any IP literal Host
+
+	metrics *httpMetrics
 }
 
 // NewHandler builds the chi router of the control API.
@@ -81,8 +82,9 @@ func NewHandler(cfg Config) http.Handler {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
+	h.metrics = newHTTPMetrics(reg)
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, h.logRequests, newHTTPMetrics(reg).count, h.recoverer, h.guard)
+	r.Use(requestIDs, h.logRequests, h.metrics.count, h.recoverer, h.guard)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { writeError(w, http.StatusNotFound, "no such endpoint") })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
@@ -96,6 +98,7 @@ func NewHandler(cfg Config) http.Handler {
 	r.Get("/unlock/status", h.unlockStatus)
 	r.Method(http.MethodGet, "/metrics", metricsHandler(reg))
 	r.Get("/openapi.json", serveOpenAPI)
+	h.metrics.knowRoutes(r)
 	return r
 }
 
