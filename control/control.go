@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +52,14 @@ type Config struct {
 	// Registry is served on GET /metrics, with the control API's own
 	// metrics added to it; nil: a registry of those alone.
 	Registry *prometheus.Registry
+	// BodyTimeout bounds reading a whole request body but an upload's;
+	// 0: DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	// An upload's body must bring UploadMinBytes in every UploadWindow
+	// spent waiting for it, or the connection is cut; 0:
+	// DefaultUploadMinBytes, DefaultUploadWindow.
+	UploadMinBytes int64
+	UploadWindow   time.Duration
 }
 
 type handler struct {
@@ -65,6 +74,10 @@ type handler struct {
 	anyIP    bool     // listening on every interface: any IP literal Host
 
 	metrics *httpMetrics
+
+	bodyTimeout    time.Duration // body.go
+	uploadMinBytes int64
+	uploadWindow   time.Duration
 }
 
 // NewHandler builds the chi router of the control API.
@@ -75,6 +88,16 @@ func NewHandler(cfg Config) http.Handler {
 	if h.maxUpload <= 0 {
 		h.maxUpload = DefaultMaxUploadBytes
 	}
+	h.bodyTimeout, h.uploadMinBytes, h.uploadWindow = cfg.BodyTimeout, cfg.UploadMinBytes, cfg.UploadWindow
+	if h.bodyTimeout <= 0 {
+		h.bodyTimeout = DefaultBodyTimeout
+	}
+	if h.uploadMinBytes <= 0 {
+		h.uploadMinBytes = DefaultUploadMinBytes
+	}
+	if h.uploadWindow <= 0 {
+		h.uploadWindow = DefaultUploadWindow
+	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -84,7 +107,7 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	h.metrics = newHTTPMetrics(reg)
 	r := chi.NewRouter()
-	r.Use(requestIDs, h.logRequests, h.metrics.count, h.recoverer, h.guard)
+	r.Use(requestIDs, h.bodyDeadline, h.logRequests, h.metrics.count, h.recoverer, h.guard)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { writeError(w, http.StatusNotFound, "no such endpoint") })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
