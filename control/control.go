@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -57,6 +58,14 @@ type Config struct {
 	Version string
 	// Build names the binary in azaion_loader_build_info.
 	Build BuildInfo
+	// BodyTimeout bounds reading a whole request body but an upload's;
+	// 0: DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	// An upload's body must bring UploadMinBytes in every UploadWindow
+	// spent waiting for it, or the connection is cut; 0:
+	// DefaultUploadMinBytes, DefaultUploadWindow.
+	UploadMinBytes int64
+	UploadWindow   time.Duration
 }
 
 type handler struct {
@@ -70,6 +79,12 @@ type handler struct {
 	hosts    []string // Host names allowed besides localhost
 	listenIP net.IP   // the listen address, when an IP
 	anyIP    bool     // listening on every interface: any IP literal Host
+
+	metrics *httpMetrics
+
+	bodyTimeout    time.Duration // body.go
+	uploadMinBytes int64
+	uploadWindow   time.Duration
 }
 
 // NewHandler builds the chi router of the control API.
@@ -80,6 +95,16 @@ func NewHandler(cfg Config) http.Handler {
 	if h.maxUpload <= 0 {
 		h.maxUpload = DefaultMaxUploadBytes
 	}
+	h.bodyTimeout, h.uploadMinBytes, h.uploadWindow = cfg.BodyTimeout, cfg.UploadMinBytes, cfg.UploadWindow
+	if h.bodyTimeout <= 0 {
+		h.bodyTimeout = DefaultBodyTimeout
+	}
+	if h.uploadMinBytes <= 0 {
+		h.uploadMinBytes = DefaultUploadMinBytes
+	}
+	if h.uploadWindow <= 0 {
+		h.uploadWindow = DefaultUploadWindow
+	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -88,8 +113,9 @@ func NewHandler(cfg Config) http.Handler {
 		reg = prometheus.NewRegistry()
 	}
 	registerLoaderGauges(reg, cfg.Build, cfg.Store)
+	h.metrics = newHTTPMetrics(reg)
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, h.logRequests, newHTTPMetrics(reg).count, h.recoverer, h.guard)
+	r.Use(requestIDs, h.bodyDeadline, h.logRequests, h.metrics.count, h.recoverer, h.guard)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { writeError(w, http.StatusNotFound, "no such endpoint") })
 	// HEAD of a GET route is the GET without its body (RFC 9110 §9.1).
 	r.Use(middleware.GetHead)
@@ -103,6 +129,7 @@ func NewHandler(cfg Config) http.Handler {
 	r.Get("/unlock/status", h.unlockStatus)
 	r.Method(http.MethodGet, "/metrics", metricsHandler(reg))
 	r.Get("/openapi.json", serveOpenAPI)
+	h.metrics.knowRoutes(r)
 	return r
 }
 

@@ -15,6 +15,8 @@ func statusOf(err error) int {
 	switch {
 	case errors.As(err, &mbe), errors.Is(err, resources.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errBodyTimeout):
+		return http.StatusRequestTimeout
 	case errors.Is(err, resources.ErrBadName), errors.Is(err, errBadBody):
 		return http.StatusBadRequest
 	case errors.Is(err, resources.ErrNotLoggedIn),

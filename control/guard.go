@@ -27,17 +27,20 @@ import (
 func (h *handler) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !h.hostAllowed(r.Host) {
-			h.log.Warn("control: refused a request for a foreign Host", "host", clipHeader(r.Host), "path", r.URL.EscapedPath(), "request_id", requestID(r))
+			h.metrics.refused.WithLabelValues(refusedHost).Inc()
+			h.log.Warn("control: refused a request for a foreign Host", "host", logSafe(r.Host, maxLogString), "path", logPath(r), "request_id", requestID(r))
 			writeError(w, http.StatusForbidden, "Host not allowed: the control API answers to localhost and its listen address")
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && crossSite(r) {
-			h.log.Warn("control: refused a cross-site request", "origin", clipHeader(r.Header.Get("Origin")),
-				"sec_fetch_site", clipHeader(r.Header.Get("Sec-Fetch-Site")), "path", r.URL.EscapedPath(), "request_id", requestID(r))
+			h.metrics.refused.WithLabelValues(refusedCrossSite).Inc()
+			h.log.Warn("control: refused a cross-site request", "origin", logSafe(r.Header.Get("Origin"), maxLogString),
+				"sec_fetch_site", logSafe(r.Header.Get("Sec-Fetch-Site"), 32), "path", logPath(r), "request_id", requestID(r))
 			writeError(w, http.StatusForbidden, "cross-site request refused")
 			return
 		}
 		if h.token != "" && r.URL.Path != "/health" && !h.tokenOK(r) {
+			h.metrics.refused.WithLabelValues(refusedToken).Inc()
 			w.Header().Set("WWW-Authenticate", `Bearer realm="azaion-loader"`)
 			writeError(w, http.StatusUnauthorized, "a bearer token is required (control_token)")
 			return
@@ -108,11 +111,4 @@ func (h *handler) setListen(listen string) {
 		return
 	}
 	h.hosts = append(h.hosts, host)
-}
-
-func clipHeader(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }

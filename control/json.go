@@ -46,9 +46,15 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		if errors.As(err, &mbe) {
 			return &errBody{http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", maxJSONBytes)}
 		}
+		if errors.Is(err, errBodyTimeout) {
+			return &errBody{http.StatusRequestTimeout, err.Error()}
+		}
 		return &errBody{http.StatusBadRequest, "body is not a JSON object: " + jsonProblem(err)}
 	}
 	if _, err := dec.Token(); err != io.EOF {
+		if errors.Is(err, errBodyTimeout) {
+			return &errBody{http.StatusRequestTimeout, err.Error()}
+		}
 		return &errBody{http.StatusBadRequest, "body holds more than one JSON value"}
 	}
 	return nil

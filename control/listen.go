@@ -9,13 +9,29 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/netutil"
 )
+
+// MaxConns caps the control API's open connections, idle keep-alive ones
+// included: past it, a new connection waits in the kernel's backlog until
+// one closes, so no number of clients can take more memory or descriptors.
+const MaxConns = 64
 
 // Listen listens on a control API address: host:port for TCP, or
 // unix:/path for a unix socket that only its owner may use (mode 0600). A
 // socket left behind by a loader that died is replaced; one that a live
-// process still answers on is not: Listen fails.
+// process still answers on is not: Listen fails. At most MaxConns
+// connections are accepted at once.
 func Listen(addr string) (net.Listener, error) {
+	ln, err := listen(addr)
+	if err != nil {
+		return nil, err
+	}
+	return netutil.LimitListener(ln, MaxConns), nil
+}
+
+func listen(addr string) (net.Listener, error) {
 	path, ok := strings.CutPrefix(addr, "unix:")
 	if !ok {
 		return net.Listen("tcp", addr)

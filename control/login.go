@@ -45,7 +45,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), loginTimeout)
 	defer cancel()
 	if err := h.store.Login(ctx, email, password); err != nil {
-		h.log.Warn("login failed", "email", email, "err", err, "request_id", requestID(r))
+		h.log.Warn("login failed", "email", logSafe(email, maxLogString), "err", err, "request_id", requestID(r))
 		code := http.StatusUnauthorized
 		if errors.Is(err, resources.ErrHardwareMismatch) {
 			code = http.StatusConflict

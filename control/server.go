@@ -6,9 +6,10 @@ import (
 )
 
 // NewServer wraps the handler in an http.Server whose every wait is bounded:
-// headers within 10 s, idle connections closed after 2 min; bodies are
-// bounded per chunk by the handlers (stallTimeout), since a model of
-// several GB may take long but must never stall.
+// headers within 10 s, idle connections closed after 2 min. Bodies are
+// bounded by the handler (body.go: a total for JSON bodies, a minimum rate
+// for uploads, since a model of several GB may take long but must never
+// stall), answers per chunk (stallTimeout), and connections by Listen.
 func NewServer(addr string, h http.Handler) *http.Server {
 	return &http.Server{
 		Addr:              addr,

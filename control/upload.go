@@ -8,7 +8,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"time"
 
 	"github.com/azaion/loader/resources"
 )
@@ -22,13 +21,13 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "upload", err)
 		return
 	}
+	h.uploadRate(r)
 	r.Body = http.MaxBytesReader(w, r.Body, h.maxUpload)
 	mr, err := multipartReader(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "body must be multipart/form-data with a folder field and a file part")
 		return
 	}
-	rc := http.NewResponseController(w)
 	var folder string
 	uploaded := false
 	for {
@@ -65,7 +64,7 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 				writeError(w, http.StatusBadRequest, "the folder field must come before the file part")
 				return
 			}
-			body := &stallReader{r: part, rc: rc}
+			body := &partReader{r: part}
 			if _, err := h.store.Upload(r.Context(), folder, name, body); err != nil {
 				if body.err != nil {
 					// The client's body broke off or went over the limit.
@@ -117,34 +116,26 @@ func checkPartFilename(disposition string) error {
 var errBadBody = errors.New("malformed or truncated request body")
 
 // bodyError marks an error reading the client's body: a 413 past the limit,
-// else a 400.
+// a 408 below the minimum rate, else a 400.
 func bodyError(err error) error {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	if errors.As(err, &mbe) || errors.Is(err, errBodyTimeout) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", errBadBody, err)
 }
 
-// stallReader gives the reads of a request body a deadline that moves on
-// with them, so a client that stops sending ends the upload but a slow,
-// steady one does not. The deadline moves at most once a second (the reads
-// come a few KiB at a time): a client is cut after 59 to 60 s of silence.
-type stallReader struct {
-	r     io.Reader
-	rc    *http.ResponseController
-	moved time.Time // when the deadline was last set
-	err   error     // the first read error but io.EOF
+// partReader keeps the first error reading the file part but io.EOF: the
+// client's body broke off, went over the limit or below the minimum rate.
+type partReader struct {
+	r   io.Reader
+	err error
 }
 
-func (s *stallReader) Read(p []byte) (int, error) {
-	if now := time.Now(); now.Sub(s.moved) >= time.Second {
-		s.rc.SetReadDeadline(now.Add(stallTimeout))
-		s.moved = now
-	}
-	n, err := s.r.Read(p)
-	if err != nil && err != io.EOF && s.err == nil {
-		s.err = err
+func (p *partReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if err != nil && err != io.EOF && p.err == nil {
+		p.err = err
 	}
 	return n, err
 }

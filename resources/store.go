@@ -47,9 +47,12 @@ type Store struct {
 	watchers []func(folder, name string)
 }
 
-// session is what a successful login yields.
+// session is what a successful login yields. It is never changed: a login
+// swaps in a new one, and an operation keeps the one it started with, so
+// that its token, API key and CDN client are one user's throughout.
 type session struct {
 	email  string
+	api    *api.Session
 	apiKey string // api_key(email, password, hardware)
 	cdn    *cdn.Client
 }
@@ -93,10 +96,11 @@ func NewStore(cfg StoreConfig) *Store {
 // up the CDN client (flow F1). On any failure the Store keeps its previous
 // session, if it had one.
 func (s *Store) Login(ctx context.Context, email, password string) error {
-	if err := s.api.Login(ctx, email, password); err != nil {
+	as, err := s.api.LoginSession(ctx, email, password)
+	if err != nil {
 		return fmt.Errorf("login: %w", apiError(err))
 	}
-	sess := &session{email: email, apiKey: APIKey(email, password, s.hardware)}
+	sess := &session{email: email, api: as, apiKey: APIKey(email, password, s.hardware)}
 	raw, err := s.get(ctx, sess, "", "cdn.yaml")
 	if err != nil {
 		return fmt.Errorf("login: cdn.yaml: %w", err)
@@ -149,7 +153,7 @@ func (s *Store) current() (*session, error) {
 // get fetches a file from the Resource API and decrypts it with the
 // session's API key.
 func (s *Store) get(ctx context.Context, sess *session, folder, file string) ([]byte, error) {
-	body, err := s.api.Get(ctx, folder, file, s.hardware)
+	body, err := sess.api.Get(ctx, folder, file, s.hardware)
 	if err != nil {
 		return nil, apiError(err)
 	}

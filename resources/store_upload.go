@@ -66,7 +66,7 @@ func (s *Store) Upload(ctx context.Context, folder, name string, r io.Reader) (i
 	}
 	v := cache.Version{SmallHash: cache.HashSmall(small), BigLen: obj.Size, ETag: obj.ETag}
 	tee.commit(s, folder, name, v, small)
-	if err := s.api.Upload(ctx, folder, name+".small", small); err != nil {
+	if err := sess.api.Upload(ctx, folder, name+".small", small); err != nil {
 		return 0, fmt.Errorf("upload %s/%s: small part: %w", folder, name, apiError(err))
 	}
 	s.mu.Lock()

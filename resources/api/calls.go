@@ -16,25 +16,41 @@ import (
 // retry sends a fresh body.
 type request func(ctx context.Context, token string) (*http.Request, error)
 
-// Login logs in with POST /login and keeps the email, password and token
-// for later calls. A failed Login leaves the previous session as it was.
+// Login logs in with POST /login and makes the new session, with its
+// email, password and token, the one later calls use. A failed Login leaves
+// the previous session as it was.
 func (c *Client) Login(ctx context.Context, email, password string) error {
-	tok, cl, err := c.postLogin(ctx, email, password)
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.loggedIn, c.email, c.password, c.token, c.claims = true, email, password, tok, cl
-	c.mu.Unlock()
-	c.log.Info("api: logged in", "user", cl.Subject, "expires", cl.ExpiresAt)
-	return nil
+	_, err := c.LoginSession(ctx, email, password)
+	return err
 }
 
-func (c *Client) postLogin(ctx context.Context, email, password string) (string, Claims, error) {
+// LoginSession is Login that also returns the new session: calls made
+// through it stay this user's after other logins.
+func (c *Client) LoginSession(ctx context.Context, email, password string) (*Session, error) {
+	t, err := c.postLogin(ctx, email, password)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{c: c, email: email, password: password}
+	s.tok.Store(t)
+	c.cur.Store(s)
+	c.log.Info("api: logged in", "user", t.claims.Subject, "expires", t.claims.ExpiresAt)
+	return s, nil
+}
+
+// current is the current session, or ErrNotLoggedIn.
+func (c *Client) current() (*Session, error) {
+	if s := c.cur.Load(); s != nil {
+		return s, nil
+	}
+	return nil, ErrNotLoggedIn
+}
+
+func (c *Client) postLogin(ctx context.Context, email, password string) (*token, error) {
 	const op = "login"
 	body, err := json.Marshal(map[string]string{"email": email, "password": password})
 	if err != nil {
-		return "", Claims{}, noAnswer(op, err)
+		return nil, noAnswer(op, err)
 	}
 	out, err := c.send(ctx, op, "", maxJSON, func(ctx context.Context, _ string) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint("/login", nil), bytes.NewReader(body))
@@ -44,34 +60,59 @@ func (c *Client) postLogin(ctx context.Context, email, password string) (string,
 		return req, err
 	})
 	if err != nil {
-		return "", Claims{}, err
+		return nil, err
 	}
 	var ans struct {
 		Token string `json:"token"`
 	}
 	if err := json.Unmarshal(out, &ans); err != nil {
-		return "", Claims{}, noAnswer(op, errors.New("answer is not {\"token\": ...}"))
+		return nil, noAnswer(op, errors.New("answer is not {\"token\": ...}"))
 	}
 	cl, err := parseClaims(ans.Token)
 	if err != nil {
-		return "", Claims{}, noAnswer(op, err)
+		return nil, noAnswer(op, err)
 	}
-	return ans.Token, cl, nil
+	return &token{raw: ans.Token, claims: cl}, nil
+}
+
+// Get is Session.Get through the current session.
+func (c *Client) Get(ctx context.Context, folder, fileName, hardware string) ([]byte, error) {
+	s, err := c.current()
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, folder, fileName, hardware)
+}
+
+// Upload is Session.Upload through the current session.
+func (c *Client) Upload(ctx context.Context, folder, fileName string, data []byte) error {
+	s, err := c.current()
+	if err != nil {
+		return err
+	}
+	return s.Upload(ctx, folder, fileName, data)
+}
+
+// KeyFragment is Session.KeyFragment through the current session.
+func (c *Client) KeyFragment(ctx context.Context) ([]byte, error) {
+	s, err := c.current()
+	if err != nil {
+		return nil, err
+	}
+	return s.KeyFragment(ctx)
 }
 
 // Get fetches fileName in folder (empty for cdn.yaml) with POST
 // /resources/get/{folder}. The answer is the raw body, still encrypted with
-// api_key(email, password, hardware).
-func (c *Client) Get(ctx context.Context, folder, fileName, hardware string) ([]byte, error) {
+// api_key(email, password, hardware) of this session's user.
+func (s *Session) Get(ctx context.Context, folder, fileName, hardware string) ([]byte, error) {
+	c := s.c
 	op := "get " + folder + "/" + fileName
-	c.mu.Lock()
-	password := c.password
-	c.mu.Unlock()
-	body, err := json.Marshal(map[string]string{"fileName": fileName, "password": password, "hardware": hardware})
+	body, err := json.Marshal(map[string]string{"fileName": fileName, "password": s.password, "hardware": hardware})
 	if err != nil {
 		return nil, noAnswer(op, err)
 	}
-	return c.call(ctx, op, c.maxGet, func(ctx context.Context, token string) (*http.Request, error) {
+	return s.call(ctx, op, c.maxGet, func(ctx context.Context, token string) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint("/resources/get/", &folder), bytes.NewReader(body))
 		if err == nil {
 			req.Header.Set("Content-Type", "application/json")
@@ -83,7 +124,8 @@ func (c *Client) Get(ctx context.Context, folder, fileName, hardware string) ([]
 
 // Upload stores data as fileName in folder with POST /resources/{folder},
 // a multipart body with one file part "data".
-func (c *Client) Upload(ctx context.Context, folder, fileName string, data []byte) error {
+func (s *Session) Upload(ctx context.Context, folder, fileName string, data []byte) error {
+	c := s.c
 	op := "upload " + folder + "/" + fileName
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
@@ -98,7 +140,7 @@ func (c *Client) Upload(ctx context.Context, folder, fileName string, data []byt
 		return noAnswer(op, fmt.Errorf("build body: %w", err))
 	}
 	body := buf.Bytes()
-	_, err = c.call(ctx, op, maxJSON, func(ctx context.Context, token string) (*http.Request, error) {
+	_, err = s.call(ctx, op, maxJSON, func(ctx context.Context, token string) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint("/resources/", &folder), bytes.NewReader(body))
 		if err == nil {
 			req.Header.Set("Content-Type", mw.FormDataContentType())
@@ -110,8 +152,9 @@ func (c *Client) Upload(ctx context.Context, folder, fileName string, data []byt
 }
 
 // KeyFragment fetches GET /binary-split/key-fragment.
-func (c *Client) KeyFragment(ctx context.Context) ([]byte, error) {
-	return c.call(ctx, "key fragment", maxJSON, func(ctx context.Context, token string) (*http.Request, error) {
+func (s *Session) KeyFragment(ctx context.Context) ([]byte, error) {
+	c := s.c
+	return s.call(ctx, "key fragment", maxJSON, func(ctx context.Context, token string) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint("/binary-split/key-fragment", nil), nil)
 		if err == nil {
 			req.Header.Set("Authorization", "Bearer "+token)
@@ -121,22 +164,22 @@ func (c *Client) KeyFragment(ctx context.Context) ([]byte, error) {
 }
 
 // call makes an authorised call: with a fresh token, and once more after a
-// new login when the API answers 401 or 403.
-func (c *Client) call(ctx context.Context, op string, limit int64, build request) ([]byte, error) {
-	token, err := c.session(ctx, op)
+// new login of the session's user when the API answers 401 or 403.
+func (s *Session) call(ctx context.Context, op string, limit int64, build request) ([]byte, error) {
+	t, err := s.token(ctx, op)
 	if err != nil {
 		return nil, err
 	}
-	out, err := c.send(ctx, op, token, limit, build)
+	out, err := s.c.send(ctx, op, t.raw, limit, build)
 	var se *StatusError
 	if !errors.As(err, &se) || (se.Code != http.StatusUnauthorized && se.Code != http.StatusForbidden) {
 		return out, err
 	}
-	c.log.Info("api: refused, logging in again", "op", op, "status", se.Code)
-	if token, err = c.refresh(ctx, op, token); err != nil {
+	s.c.log.Info("api: refused, logging in again", "op", op, "status", se.Code)
+	if t, err = s.refresh(ctx, op, t); err != nil {
 		return nil, err
 	}
-	return c.send(ctx, op, token, limit, build)
+	return s.c.send(ctx, op, t.raw, limit, build)
 }
 
 // send makes one attempt within the call timeout and reads at most limit

@@ -8,10 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 )
 
 const (
@@ -36,7 +34,10 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Client talks to one Resource API. It is safe for concurrent use.
+// Client talks to one Resource API. It is safe for concurrent use. Its
+// calls use the current Session, the one of the last successful Login;
+// callers that must not see another user's login half-way keep the Session
+// that LoginSession returns and call through it.
 type Client struct {
 	base    *url.URL
 	hc      *http.Client
@@ -45,14 +46,7 @@ type Client struct {
 	log     *slog.Logger
 	now     func() time.Time
 
-	mu       sync.Mutex
-	loggedIn bool
-	email    string
-	password string // never logged, never in an error
-	token    string // never logged, never in an error
-	claims   Claims
-
-	relogin singleflight.Group
+	cur atomic.Pointer[Session] // nil until a Login succeeds
 }
 
 // New makes a client for the API at baseURL (http or https, no user info,
@@ -90,24 +84,25 @@ func New(baseURL string, opt Options) (*Client, error) {
 }
 
 // LoggedIn reports whether a Login has succeeded.
-func (c *Client) LoggedIn() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.loggedIn
-}
+func (c *Client) LoggedIn() bool { return c.cur.Load() != nil }
+
+// Session is the current session, or nil before a Login.
+func (c *Client) Session() *Session { return c.cur.Load() }
 
 // Claims are the current token's claims, read without verification.
 func (c *Client) Claims() (Claims, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.claims, c.loggedIn
+	if s := c.cur.Load(); s != nil {
+		return s.Claims(), true
+	}
+	return Claims{}, false
 }
 
 // Email is the email of the last successful Login, as given.
 func (c *Client) Email() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.email
+	if s := c.cur.Load(); s != nil {
+		return s.email
+	}
+	return ""
 }
 
 // endpoint is the URL of path under the base; segment is path-escaped and

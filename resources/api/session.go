@@ -2,55 +2,73 @@ package api
 
 import (
 	"context"
+	"sync/atomic"
+
+	"golang.org/x/sync/singleflight"
 )
 
-// session is the token to call with, renewed first when near its exp.
-func (c *Client) session(ctx context.Context, op string) (string, error) {
-	c.mu.Lock()
-	loggedIn, token, cl := c.loggedIn, c.token, c.claims
-	c.mu.Unlock()
-	if !loggedIn {
-		return "", ErrNotLoggedIn
-	}
-	if expiring(cl, c.now()) {
-		c.log.Info("api: token near its exp, logging in again", "op", op)
-		return c.refresh(ctx, op, token)
-	}
-	return token, nil
+// Session is one user's login: the email and password it was made with and
+// the token they got. Its user never changes; only its token is renewed,
+// by logging in again with the same credentials, and swapped whole. A call
+// made through a Session uses that user's password and token from start to
+// end, whatever other logins happen meanwhile. It is safe for concurrent
+// use.
+type Session struct {
+	c        *Client
+	email    string
+	password string // never logged, never in an error
+	tok      atomic.Pointer[token]
+	relogin  singleflight.Group
 }
 
-// refresh logs in again with the kept credentials and returns the new
+// token is a bearer token and its claims, read without verification.
+type token struct {
+	raw    string // never logged, never in an error
+	claims Claims
+}
+
+// Email is the email the session logged in with, as given.
+func (s *Session) Email() string { return s.email }
+
+// Claims are the session's current token's claims.
+func (s *Session) Claims() Claims { return s.tok.Load().claims }
+
+// token is the token to call with, renewed first when near its exp.
+func (s *Session) token(ctx context.Context, op string) (*token, error) {
+	t := s.tok.Load()
+	if expiring(t.claims, s.c.now()) {
+		s.c.log.Info("api: token near its exp, logging in again", "op", op)
+		return s.refresh(ctx, op, t)
+	}
+	return t, nil
+}
+
+// refresh logs in again with the session's credentials and returns the new
 // token. stale is the token the caller had: when another caller has already
-// replaced it, that token is used. Concurrent callers share one login, which
-// runs under the client's timeout and not under any one caller's context.
-func (c *Client) refresh(ctx context.Context, op, stale string) (string, error) {
-	ch := c.relogin.DoChan("login", func() (any, error) {
-		c.mu.Lock()
-		email, password, current := c.email, c.password, c.token
-		c.mu.Unlock()
-		if current != stale {
-			return current, nil
+// replaced it, the replacement is used. Concurrent callers share one login,
+// which runs under the client's timeout and not under any one caller's
+// context.
+func (s *Session) refresh(ctx context.Context, op string, stale *token) (*token, error) {
+	ch := s.relogin.DoChan("login", func() (any, error) {
+		if cur := s.tok.Load(); cur != stale {
+			return cur, nil
 		}
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.c.timeout)
 		defer cancel()
-		tok, cl, err := c.postLogin(lctx, email, password)
+		t, err := s.c.postLogin(lctx, s.email, s.password)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.email == email && c.password == password {
-			c.token, c.claims = tok, cl
-		}
-		return tok, nil
+		s.tok.CompareAndSwap(stale, t)
+		return t, nil
 	})
 	select {
 	case res := <-ch:
 		if res.Err != nil {
-			return "", res.Err
+			return nil, res.Err
 		}
-		return res.Val.(string), nil
+		return res.Val.(*token), nil
 	case <-ctx.Done():
-		return "", noAnswer(op, ctx.Err())
+		return nil, noAnswer(op, ctx.Err())
 	}
 }

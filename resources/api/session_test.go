@@ -216,3 +216,50 @@ func TestAbsurdTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionKeepsItsUser: a session keeps calling as its own user after
+// another user's login, a renewal near exp included; the client's own
+// calls follow the last login.
+func TestSessionKeepsItsUser(t *testing.T) {
+	e := newEnv(t, nil)
+	if err := e.srv.Put("models", "m.small", []byte("m")); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client(t, nil)
+	pilot, err := c.LoginSession(ctx(t), pilotEmail, pilotPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := c.LoginSession(ctx(t), otherEmail, otherPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Session() != other || c.Email() != otherEmail || pilot.Email() != pilotEmail {
+		t.Fatalf("current %s, pilot's session %s", c.Email(), pilot.Email())
+	}
+	// The API encrypts for the caller: the answer tells whose password
+	// and token went with the call.
+	decrypts := func(what string, enc []byte, err error, email, pass string) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got, err := resources.Decrypt(resources.APIKey(email, pass, hardware), enc); err != nil || string(got) != "m" {
+			t.Fatalf("%s: not %s's answer: %q, %v", what, email, got, err)
+		}
+	}
+	enc, err := pilot.Get(ctx(t), "models", "m.small", hardware)
+	decrypts("pilot's session after other's login", enc, err, pilotEmail, pilotPass)
+	enc, err = c.Get(ctx(t), "models", "m.small", hardware)
+	decrypts("client after other's login", enc, err, otherEmail, otherPass)
+
+	e.clock.Add(59*time.Minute + 50*time.Second) // both near exp: renewed
+	enc, err = pilot.Get(ctx(t), "models", "m.small", hardware)
+	decrypts("pilot's session renewed", enc, err, pilotEmail, pilotPass)
+	if sub := pilot.Claims().Subject; sub != "u-1" {
+		t.Fatalf("pilot's renewed token is %q's", sub)
+	}
+	if cl, _ := c.Claims(); cl.Subject != "u-2" {
+		t.Fatalf("the current session's token is %q's after pilot's renewal", cl.Subject)
+	}
+}
