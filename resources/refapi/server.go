@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/azaion/loader/resources"
+	"github.com/azaion/loader/resources/names"
 )
 
 const (
@@ -167,12 +168,13 @@ func (s *Server) count(route string) {
 }
 
 // validFolderName is the name rule of PROTOCOL §2 plus the empty folder,
-// which holds only cdn.yaml.
+// which holds only cdn.yaml. A stored file is a resource name with its
+// suffix (model.onnx.small), so it may be up to 255 bytes.
 func validFolderName(folder, name string) bool {
 	if folder == "" {
 		return name == "cdn.yaml"
 	}
-	return resources.ValidName(folder) && resources.ValidName(name)
+	return resources.ValidName(folder) && names.File(name)
 }
 
 var (
