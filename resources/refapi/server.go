@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -44,6 +45,8 @@ type Server struct {
 	uploadRoles map[string]bool
 	log         *slog.Logger
 	now         func() time.Time
+
+	down atomic.Bool // SetDown
 
 	mu       sync.Mutex
 	bindings map[string]string // user id → hw_hash
@@ -127,7 +130,29 @@ func (s *Server) Handler() http.Handler {
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
 	})
-	return r
+	return s.outage(r)
+}
+
+// SetDown takes the API down (true) or brings it back (false), for tests
+// of a Resource API that disappears mid-update. While it is down, every
+// request's connection is closed before any answer, as a server that
+// crashed or a network that broke leaves a client: no status, and nothing
+// is read or stored.
+func (s *Server) SetDown(down bool) { s.down.Store(down) }
+
+// outage closes the connection of every request while the API is down.
+func (s *Server) outage(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.down.Load() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+			return
+		}
+		panic(http.ErrAbortHandler) // HTTP/2: abort the stream instead
+	})
 }
 
 // Put stores a file as an upload would, e.g. cdn.yaml in the empty folder.
