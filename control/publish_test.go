@@ -307,3 +307,29 @@ func TestNameLengths(t *testing.T) {
 		t.Fatalf("a 201-byte folder was stored: %v", s)
 	}
 }
+
+// TestPublishFailsLeavesTheVersion: when the copy that publishes the big
+// part fails after the small part was stored (here the staged object
+// vanishes in that window), the upload fails with 502, the old small part
+// is put back, and every reader still gets v1 whole.
+func TestPublishFailsLeavesTheVersion(t *testing.T) {
+	const size = 1<<20 + 9
+	bed, a, folder := publishBed(t, testbed.Options{}, "model.bin", size)
+	before := storesNow(t, bed, folder)
+	bed.API.OnStored(func(string, string) {
+		bed.API.OnStored(nil) // the put-back is stored too
+		for key := range storesNow(t, bed, folder).cdn {
+			if strings.Contains(key, ".big.staging-") {
+				if _, err := bed.MinIO.Root().DeleteObject(ctx(t), &s3.DeleteObjectInput{Bucket: &folder, Key: &key}); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	})
+	if r := a.upload(t, folder, "model.bin", content(2, size)); r.code != 502 || r.detail() == "" {
+		t.Fatalf("upload whose publish fails: %v, want 502 with a detail", r)
+	}
+	sameStores(t, "after a failed publish", storesNow(t, bed, folder), before)
+	a.loadOK(t, folder, "model.bin", size, sumOf(1, size))
+	fresh(t, bed).loadOK(t, folder, "model.bin", size, sumOf(1, size))
+}

@@ -117,7 +117,9 @@ func (s *Store) publish(ctx context.Context, sess *session, folder, name string,
 	obj, err := staged.Publish(ctx)
 	if err != nil {
 		s.restoreSmall(ctx, folder, name, old)
-		return cdn.Object{}, fmt.Errorf("upload %s/%s: publish: %w", folder, name, cdnError(err))
+		// Even a "not found" (the staged object gone) is the CDN failing
+		// this upload, not a resource that does not exist.
+		return cdn.Object{}, fmt.Errorf("upload %s/%s: publish: %w: %w", folder, name, ErrUpstream, err)
 	}
 	return obj, nil
 }

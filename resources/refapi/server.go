@@ -46,7 +46,8 @@ type Server struct {
 	log         *slog.Logger
 	now         func() time.Time
 
-	down atomic.Bool // SetDown
+	down     atomic.Bool                               // SetDown
+	onStored atomic.Pointer[func(folder, name string)] // OnStored
 
 	mu       sync.Mutex
 	bindings map[string]string // user id → hw_hash
@@ -139,6 +140,17 @@ func (s *Server) Handler() http.Handler {
 // crashed or a network that broke leaves a client: no status, and nothing
 // is read or stored.
 func (s *Server) SetDown(down bool) { s.down.Store(down) }
+
+// OnStored makes every upload call fn once its file is stored, before the
+// answer goes out (nil: none), so that a test can act in the window
+// between a loader's upload steps.
+func (s *Server) OnStored(fn func(folder, name string)) {
+	if fn == nil {
+		s.onStored.Store(nil)
+		return
+	}
+	s.onStored.Store(&fn)
+}
 
 // outage closes the connection of every request while the API is down.
 func (s *Server) outage(next http.Handler) http.Handler {
