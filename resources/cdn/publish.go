@@ -32,7 +32,6 @@ const copyRate = 20 << 20
 // Staged is a big part written under a staging key, not yet published.
 type Staged struct {
 	c                  *Client
-	folder, name       string
 	bucket, key, final string
 	// Object is the staged object: size, ETag and metadata.
 	Object Object
@@ -55,7 +54,7 @@ func (c *Client) Stage(ctx context.Context, folder, name string, r io.Reader, me
 	if err != nil {
 		return nil, err
 	}
-	return &Staged{c: c, folder: folder, name: name, bucket: bucket, key: key, final: final, Object: obj}, nil
+	return &Staged{c: c, bucket: bucket, key: key, final: final, Object: obj}, nil
 }
 
 // Key is the staging key, in the bucket of the big part.
