@@ -19,9 +19,13 @@ func statusOf(err error) int {
 		return http.StatusRequestTimeout
 	case errors.Is(err, resources.ErrBadName), errors.Is(err, errBadBody):
 		return http.StatusBadRequest
+	case errors.Is(err, resources.ErrForbidden):
+		// The Resource API refused this user the call (an upload by a role
+		// that may not upload): the same answer, not a 401 that asks for
+		// a login the user already has.
+		return http.StatusForbidden
 	case errors.Is(err, resources.ErrNotLoggedIn),
-		errors.Is(err, resources.ErrUnauthorized),
-		errors.Is(err, resources.ErrForbidden):
+		errors.Is(err, resources.ErrUnauthorized):
 		return http.StatusUnauthorized
 	case errors.Is(err, resources.ErrHardwareMismatch):
 		return http.StatusConflict

@@ -30,6 +30,7 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	var folder string
 	uploaded := false
+parts:
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
@@ -52,10 +53,6 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case "file":
-			if uploaded {
-				writeError(w, http.StatusBadRequest, "more than one file part")
-				return
-			}
 			if err := checkPartFilename(part.Header.Get("Content-Disposition")); err != nil {
 				h.fail(w, r, "upload", err)
 				return
@@ -64,7 +61,10 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 				writeError(w, http.StatusBadRequest, "the folder field must come before the file part")
 				return
 			}
-			body := &partReader{r: part}
+			// The rest of the body is read before the file part's end
+			// reaches the Store: a second file part fails the upload
+			// before anything is published.
+			body := &partReader{r: &lastPart{part: part, mr: mr}}
 			if _, err := h.store.Upload(r.Context(), folder, name, body); err != nil {
 				if body.err != nil {
 					// The client's body broke off or went over the limit.
@@ -74,6 +74,7 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			uploaded = true
+			break parts // lastPart read the body to its end
 		default:
 			io.Copy(io.Discard, io.LimitReader(part, 1<<20))
 		}
@@ -110,6 +111,46 @@ func checkPartFilename(disposition string) error {
 		return fmt.Errorf("%w: file part filename %q", resources.ErrBadName, clip(fn))
 	}
 	return nil
+}
+
+// errTwoFiles is an upload with more than one file part: refused before
+// anything is stored, since the first is not published until the body ends.
+var errTwoFiles = errors.New("more than one file part")
+
+// lastPart reads the file part of an upload and, at its end, the rest of
+// the body: it returns io.EOF only once the body has ended with no other
+// file part (fields after it are skipped, as before it), else the error
+// that ends the upload.
+type lastPart struct {
+	part io.Reader
+	mr   *multipart.Reader
+	done bool
+}
+
+func (l *lastPart) Read(p []byte) (int, error) {
+	if l.done {
+		return 0, io.EOF
+	}
+	n, err := l.part.Read(p)
+	if err != io.EOF {
+		return n, err
+	}
+	for {
+		next, err := l.mr.NextPart()
+		if err == io.EOF {
+			l.done = true
+			return n, io.EOF
+		}
+		if err != nil {
+			return n, err
+		}
+		if next.FormName() == "file" {
+			return n, errTwoFiles
+		}
+		if _, err := io.Copy(io.Discard, io.LimitReader(next, 1<<20)); err != nil {
+			return n, err
+		}
+	}
 }
 
 // errBadBody is a request body that breaks off or is not well formed.

@@ -7,7 +7,7 @@ import (
 )
 
 // ValidName reports whether s is a folder or resource name of PROTOCOL §2:
-// 1..255 bytes of letters, digits, '.', '_', '-', not starting with '.'.
+// 1..200 bytes of letters, digits, '.', '_', '-', not starting with '.'.
 func ValidName(s string) bool { return names.Valid(s) }
 
 // ValidBucket reports whether folder can also be an S3 bucket name, as the

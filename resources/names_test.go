@@ -7,7 +7,7 @@ import (
 )
 
 func TestValidName(t *testing.T) {
-	long := strings.Repeat("a", 255)
+	long := strings.Repeat("a", 200) // PROTOCOL §2: 1..200 bytes
 	for _, tc := range []struct {
 		name string
 		ok   bool

@@ -92,6 +92,13 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 		st.err = ctx.Err()
 	}
 	obj, err := st.obj, st.err
+	if err == nil {
+		// PROTOCOL §4: merge only the small part the big part was published with.
+		if small, obj, err = s.bind(ctx, sess, folder, name, small, obj); err != nil {
+			return nil, fmt.Errorf("open %s/%s: %w", folder, name, err)
+		}
+		v.SmallHash = cache.HashSmall(small)
+	}
 	switch {
 	case err == nil:
 		v.BigLen, v.ETag = obj.Size, obj.ETag

@@ -286,9 +286,11 @@ func (c *Cache) eachFile(fn func(folder string, f fs.DirEntry)) {
 	}
 }
 
-// The Store checks names first; the cache checks again, with the same
-// rule, because these names become paths.
-var validName = names.Valid
+// The Store checks names first (1..200 bytes); the cache checks again,
+// with the same characters, because these names become paths. It takes
+// names up to NAME_MAX, as it did before PROTOCOL §2 limited them to 200
+// bytes: one whose sidecar name would be too long is served, not cached.
+var validName = names.File
 
 func checkNames(folder, name string) error {
 	if !validName(folder) || !validName(name) {

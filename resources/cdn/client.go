@@ -32,6 +32,10 @@ type Options struct {
 	// PartSize is the multipart upload part size; default and minimum 8 MiB
 	// (S3 takes 5 MiB at least).
 	PartSize int64
+	// CopyLimit is the largest big part an upload publishes with one
+	// CopyObject; above it, UploadPartCopy parts of CopyPartSize. Defaults:
+	// S3's 5 GiB limit, and 512 MiB parts (5 MiB at least).
+	CopyLimit, CopyPartSize int64
 	// Logger receives debug lines; default discards.
 	Logger *slog.Logger
 }
@@ -42,6 +46,10 @@ const (
 	DefaultCallTimeout  = 30 * time.Second
 	DefaultPartSize     = 8 << 20
 	minPartSize         = 5 << 20
+	DefaultCopyLimit    = 5 << 30
+	DefaultCopyPartSize = 512 << 20
+	// maxParts is S3's limit on the parts of a multipart upload.
+	maxParts = 10000
 	// maxAttempts bounds the SDK's own retries of one request.
 	maxAttempts = 3
 	// maxResumes bounds how often a ranged read resumes after a cut body.
@@ -80,6 +88,13 @@ func New(cfg Config, opt Options) (*Client, error) {
 		opt.PartSize = DefaultPartSize
 	}
 	opt.PartSize = max(opt.PartSize, minPartSize)
+	if opt.CopyLimit <= 0 || opt.CopyLimit > DefaultCopyLimit {
+		opt.CopyLimit = DefaultCopyLimit
+	}
+	if opt.CopyPartSize <= 0 {
+		opt.CopyPartSize = DefaultCopyPartSize
+	}
+	opt.CopyPartSize = min(max(opt.CopyPartSize, minPartSize), DefaultCopyLimit)
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -17,6 +17,29 @@ type Object struct {
 	Size int64
 	// ETag is as S3 sends it, quotes included; ReadAt pins reads to it.
 	ETag string
+	// Meta is the object's S3 user metadata, keys in lower case without
+	// the x-amz-meta- prefix (MetaSmallSHA256, say); nil when it has none.
+	Meta map[string]string
+}
+
+// MetaSmallSHA256 is the user metadata of PROTOCOL §4 that binds a big part
+// to its small part: the lower-case hex SHA-256 of the small part.
+const MetaSmallSHA256 = "azaion-small-sha256"
+
+// SmallSHA256 is the object's MetaSmallSHA256, "" when it has none.
+func (o Object) SmallSHA256() string { return o.Meta[MetaSmallSHA256] }
+
+// userMeta is S3 user metadata with its keys in lower case, as the
+// protocol names them (HTTP header names are case-insensitive).
+func userMeta(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[strings.ToLower(k)] = v
+	}
+	return out
 }
 
 // Stat is a HEAD of the big part of folder/name.
@@ -31,7 +54,7 @@ func (c *Client) Stat(ctx context.Context, folder, name string) (Object, error) 
 	if err != nil {
 		return Object{}, mapErr("stat", bucket, key, err)
 	}
-	return Object{Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag)}, nil
+	return Object{Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag), Meta: userMeta(out.Metadata)}, nil
 }
 
 // errResume marks a ranged read that stopped early and may go on from where

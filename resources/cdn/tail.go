@@ -10,10 +10,10 @@ import (
 )
 
 // Tail reads the last bytes of folder/name's big part, up to len(p), with
-// one suffix-ranged GET, and returns the object they come from (its size
-// and ETag, as a Stat would) and how many bytes it read. It takes the place
-// of a Stat and a ranged read of the end when a resource is first opened:
-// one request instead of two in a row.
+// one suffix-ranged GET, and returns the object they come from (its size,
+// ETag and metadata, as a Stat would) and how many bytes it read. It takes
+// the place of a Stat and a ranged read of the end when a resource is first
+// opened: one request instead of two in a row.
 func (c *Client) Tail(ctx context.Context, folder, name string, p []byte) (Object, int, error) {
 	return c.end(ctx, folder, name, p, true)
 }
@@ -64,5 +64,5 @@ func (c *Client) end(ctx context.Context, folder, name string, p []byte, last bo
 	if err != nil {
 		return Object{}, n, fmt.Errorf("%s %s/%s: %w", op, bucket, key, err)
 	}
-	return Object{Size: total, ETag: aws.ToString(out.ETag)}, n, nil
+	return Object{Size: total, ETag: aws.ToString(out.ETag), Meta: userMeta(out.Metadata)}, n, nil
 }

@@ -27,6 +27,11 @@ func (c *Client) Put(ctx context.Context, folder, name string, r io.Reader) (Obj
 	if err != nil {
 		return Object{}, err
 	}
+	return c.put(ctx, bucket, key, r, nil)
+}
+
+// put stores r as bucket/key with the user metadata meta.
+func (c *Client) put(ctx context.Context, bucket, key string, r io.Reader, meta map[string]string) (Object, error) {
 	if c.up == nil {
 		return Object{}, fmt.Errorf("put %s/%s: %w", bucket, key, ErrNoUploader)
 	}
@@ -34,29 +39,30 @@ func (c *Client) Put(ctx context.Context, folder, name string, r io.Reader) (Obj
 	n, err := io.ReadFull(r, first)
 	switch {
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return c.putSingle(ctx, bucket, key, first[:n])
+		return c.putSingle(ctx, bucket, key, first[:n], meta)
 	case err != nil:
 		return Object{}, fmt.Errorf("put %s/%s: read: %w", bucket, key, err)
 	}
-	return c.putMultipart(ctx, bucket, key, first, r)
+	return c.putMultipart(ctx, bucket, key, first, r, meta)
 }
 
-func (c *Client) putSingle(ctx context.Context, bucket, key string, data []byte) (Object, error) {
+func (c *Client) putSingle(ctx context.Context, bucket, key string, data []byte, meta map[string]string) (Object, error) {
 	ctx, cancel := context.WithTimeout(ctx, 4*c.opt.CallTimeout)
 	defer cancel()
 	out, err := c.up.PutObject(ctx, &s3.PutObjectInput{
 		Bucket: &bucket, Key: &key, Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
+		Metadata: meta,
 	}, c.payloadSigning()...)
 	if err != nil {
 		return Object{}, mapErr("put", bucket, key, err)
 	}
 	c.log.Debug("cdn: put", "bucket", bucket, "key", key, "size", len(data))
-	return Object{Size: int64(len(data)), ETag: aws.ToString(out.ETag)}, nil
+	return Object{Size: int64(len(data)), ETag: aws.ToString(out.ETag), Meta: meta}, nil
 }
 
-func (c *Client) putMultipart(ctx context.Context, bucket, key string, first []byte, r io.Reader) (obj Object, err error) {
+func (c *Client) putMultipart(ctx context.Context, bucket, key string, first []byte, r io.Reader, meta map[string]string) (obj Object, err error) {
 	cctx, cancel := c.callCtx(ctx)
-	created, err := c.up.CreateMultipartUpload(cctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: &key})
+	created, err := c.up.CreateMultipartUpload(cctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: &key, Metadata: meta})
 	cancel()
 	if err != nil {
 		return Object{}, mapErr("put", bucket, key, err)
@@ -154,7 +160,7 @@ func (c *Client) putMultipart(ctx context.Context, bucket, key string, first []b
 		return Object{}, mapErr("put", bucket, key, err)
 	}
 	c.log.Debug("cdn: put multipart", "bucket", bucket, "key", key, "size", size, "parts", len(parts))
-	return Object{Size: size, ETag: aws.ToString(done.ETag)}, nil
+	return Object{Size: size, ETag: aws.ToString(done.ETag), Meta: meta}, nil
 }
 
 // uploadPart sends one part, bounded by its own timeout.

@@ -3,10 +3,22 @@
 // that the Store and the clients beneath it (cdn, cache) check names alike.
 package names
 
+// MaxLen is the longest folder or resource name (PROTOCOL §2): it leaves
+// room for the ".small", ".big", staging and cache suffixes within every
+// store's 255-byte limit.
+const MaxLen = 200
+
+// maxFile is the longest stored file name: a name and its suffix.
+const maxFile = 255
+
 // Valid reports whether s is a folder or resource name of PROTOCOL §2:
-// 1..255 bytes of letters, digits, '.', '_', '-', not starting with '.'.
-func Valid(s string) bool {
-	if len(s) < 1 || len(s) > 255 || s[0] == '.' {
+// 1..200 bytes of letters, digits, '.', '_', '-', not starting with '.'.
+func Valid(s string) bool { return len(s) <= MaxLen && File(s) }
+
+// File reports whether s is a stored file name: a name of PROTOCOL §2 with
+// its suffix (model.onnx.small), so up to 255 bytes.
+func File(s string) bool {
+	if len(s) < 1 || len(s) > maxFile || s[0] == '.' {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

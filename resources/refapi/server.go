@@ -9,11 +9,13 @@ import (
 	"maps"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/azaion/loader/resources"
+	"github.com/azaion/loader/resources/names"
 )
 
 const (
@@ -43,6 +45,9 @@ type Server struct {
 	uploadRoles map[string]bool
 	log         *slog.Logger
 	now         func() time.Time
+
+	down     atomic.Bool                               // SetDown
+	onStored atomic.Pointer[func(folder, name string)] // OnStored
 
 	mu       sync.Mutex
 	bindings map[string]string // user id → hw_hash
@@ -126,7 +131,40 @@ func (s *Server) Handler() http.Handler {
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
 	})
-	return r
+	return s.outage(r)
+}
+
+// SetDown takes the API down (true) or brings it back (false), for tests
+// of a Resource API that disappears mid-update. While it is down, every
+// request's connection is closed before any answer, as a server that
+// crashed or a network that broke leaves a client: no status, and nothing
+// is read or stored.
+func (s *Server) SetDown(down bool) { s.down.Store(down) }
+
+// OnStored makes every upload call fn once its file is stored, before the
+// answer goes out (nil: none), so that a test can act in the window
+// between a loader's upload steps.
+func (s *Server) OnStored(fn func(folder, name string)) {
+	if fn == nil {
+		s.onStored.Store(nil)
+		return
+	}
+	s.onStored.Store(&fn)
+}
+
+// outage closes the connection of every request while the API is down.
+func (s *Server) outage(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.down.Load() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+			return
+		}
+		panic(http.ErrAbortHandler) // HTTP/2: abort the stream instead
+	})
 }
 
 // Put stores a file as an upload would, e.g. cdn.yaml in the empty folder.
@@ -167,12 +205,13 @@ func (s *Server) count(route string) {
 }
 
 // validFolderName is the name rule of PROTOCOL §2 plus the empty folder,
-// which holds only cdn.yaml.
+// which holds only cdn.yaml. A stored file is a resource name with its
+// suffix (model.onnx.small), so it may be up to 255 bytes.
 func validFolderName(folder, name string) bool {
 	if folder == "" {
 		return name == "cdn.yaml"
 	}
-	return resources.ValidName(folder) && resources.ValidName(name)
+	return resources.ValidName(folder) && names.File(name)
 }
 
 var (

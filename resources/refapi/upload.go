@@ -81,6 +81,9 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("upload", "user", u.ID, "folder", folder, "name", name)
+	if fn := s.onStored.Load(); fn != nil {
+		(*fn)(folder, name)
+	}
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 

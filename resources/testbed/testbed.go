@@ -54,8 +54,11 @@ type Bed struct {
 	CDN    cdn.Config
 
 	Email, Password, Hardware string
-	ResourceKey               string
-	DataDir                   string // the Resource API's stored files
+	// Viewer is a user whose uploads the Resource API refuses (403): only
+	// the "operator" role may upload.
+	ViewerEmail, ViewerPassword string
+	ResourceKey                 string
+	DataDir                     string // the Resource API's stored files
 }
 
 // New starts the bed for t; it all stops when t ends. MinIO is the test
@@ -63,12 +66,14 @@ type Bed struct {
 func New(t testing.TB, opt Options) *Bed {
 	t.Helper()
 	b := &Bed{
-		MinIO:       cdntest.Shared(t),
-		Email:       "pilot@azaion.test",
-		Password:    "pilot-" + randHex(8),
-		Hardware:    "CPU: Test CPU. GPU: none. Memory: 4096. DriveSerial: TEST-0001.",
-		ResourceKey: "resource-key-" + randHex(16),
-		DataDir:     t.TempDir(),
+		MinIO:          cdntest.Shared(t),
+		Email:          "pilot@azaion.test",
+		Password:       "pilot-" + randHex(8),
+		Hardware:       "CPU: Test CPU. GPU: none. Memory: 4096. DriveSerial: TEST-0001.",
+		ResourceKey:    "resource-key-" + randHex(16),
+		ViewerEmail:    "viewer@azaion.test",
+		ViewerPassword: "viewer-" + randHex(8),
+		DataDir:        t.TempDir(),
 	}
 	if opt.SingleBucket {
 		b.Bucket = b.MinIO.NewBucket(t)
@@ -79,7 +84,12 @@ func New(t testing.TB, opt Options) *Bed {
 		b.CDN.Host = b.CDNProxy.URL()
 	}
 	ref, err := refapi.New(refapi.Config{
-		Users:       []refapi.User{{ID: "7", Email: b.Email, Password: b.Password, Role: "operator"}, {ID: "8", Email: "other@azaion.test", Password: "other-password", Role: "operator"}},
+		Users: []refapi.User{
+			{ID: "7", Email: b.Email, Password: b.Password, Role: "operator"},
+			{ID: "8", Email: "other@azaion.test", Password: "other-password", Role: "operator"},
+			{ID: "9", Email: b.ViewerEmail, Password: b.ViewerPassword, Role: "viewer"},
+		},
+		UploadRoles: []string{"operator"},
 		DataDir:     b.DataDir,
 		TokenTTL:    opt.TokenTTL,
 		KeyFragment: []byte("fragment-" + randHex(16)),
