@@ -46,7 +46,8 @@ const retryWindow = time.Second
 // from the version it opened; the kernel's page cache is shared by every
 // handle of the file, which is why file.cached tracks what filled it.
 type handle struct {
-	res *resources.Resource
+	res   *resources.Resource
+	stall stallClock
 }
 
 // update installs a revalidated version. A different version drops the
@@ -132,7 +133,9 @@ var readBufs = bufpool.New(RequestSize, 16)
 // Read decrypts through the opened version with the request's context,
 // bounded by ReadTimeout. Bytes that read-ahead has decrypted already are
 // sent at once from its buffers; any other read runs in a goroutine of its
-// own (see call), so that a read stuck below fails with EIO.
+// own (see call), so that a read stuck below fails with EIO; the bound is
+// the handle's (see stallClock), so a reader waits at most ReadTimeout
+// without a byte, however many reads it waits in.
 func (f *file) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	h, ok := fh.(*handle)
 	if !ok {
@@ -150,7 +153,7 @@ func (f *file) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 		var err error
 		// A read given up on keeps its span (and the buffer in it) until
 		// it has returned.
-		s, err = callDrop(ctx, f.root, func(ctx context.Context) (resources.Span, error) {
+		s, err = callStalled(ctx, f.root, &h.stall, func(ctx context.Context) (resources.Span, error) {
 			s, err := h.res.ReadSpan(ctx, len(dest), off, readBufs)
 			if err == io.EOF {
 				err = nil

@@ -40,7 +40,10 @@ type Options struct {
 	// Logger receives errors and notices; nil discards them.
 	Logger *slog.Logger
 	// ReadTimeout bounds every store call one FUSE request makes (a read, a
-	// lookup, an open, a listing). A call that runs out gets EIO. Default 30 s.
+	// lookup, an open, a listing). A call that runs out gets EIO. The reads
+	// of one open file share it: their reader gets EIO once it has waited
+	// ReadTimeout without a byte, however many reads it waited in.
+	// Default 30 s.
 	ReadTimeout time.Duration
 	// EntryTimeout is how long the kernel caches entries and attributes, and
 	// how long a lookup's revalidation also serves the open that follows it.
