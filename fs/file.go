@@ -24,11 +24,12 @@ type file struct {
 	folder, name string
 
 	mu       sync.Mutex
-	res      *resources.Resource
-	fetched  time.Time // when res was revalidated; zero makes the next open revalidate
-	modified time.Time // when this mount first saw res's version: the file's mtime
-	cached   string    // the version the kernel's pages hold; "" when unknown or mixed
-	timedOut span      // the last read that ran out of ReadTimeout
+	res      *resources.Resource // nil until an open succeeds
+	known    int64               // the size last seen on this device, while res is nil
+	fetched  time.Time           // when res was revalidated; zero makes the next open revalidate
+	modified time.Time           // when this mount first saw res's version: the file's mtime
+	cached   string              // the version the kernel's pages hold; "" when unknown or mixed
+	timedOut span                // the last read that ran out of ReadTimeout
 }
 
 // span is a byte range read at a time.
@@ -80,7 +81,10 @@ func (f *file) stale() {
 
 func (f *file) attr(out *fuse.Attr) {
 	f.mu.Lock()
-	size, mtime := f.res.Size(), f.modified
+	size, mtime := f.known, f.modified
+	if f.res != nil {
+		size = f.res.Size()
+	}
 	f.mu.Unlock()
 	out.Mode = syscall.S_IFREG | 0o444
 	out.Nlink = 1
@@ -104,7 +108,8 @@ func (f *file) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 		return nil, 0, syscall.EROFS
 	}
 	f.mu.Lock()
-	res, fresh := f.res, !f.fetched.IsZero() && time.Since(f.fetched) < f.root.opt.EntryTimeout
+	res := f.res
+	fresh := res != nil && !f.fetched.IsZero() && time.Since(f.fetched) < f.root.opt.EntryTimeout
 	f.mu.Unlock()
 	if !fresh {
 		var err error

@@ -21,6 +21,10 @@ type Store interface {
 	HasFolder(ctx context.Context, folder string) (bool, error)
 	// Open revalidates and opens the current version of a resource.
 	Open(ctx context.Context, folder, name string) (*resources.Resource, error)
+	// Known returns a resource's plaintext size as last seen on this
+	// device, without asking anyone: before a login a known name is
+	// listed with it, and only opening it is refused.
+	Known(folder, name string) (size int64, ok bool)
 }
 
 // Defaults for the zero Options fields.
