@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,94 +189,5 @@ func testMetrics(t *testing.T, bin string) {
 	}
 	if !strings.Contains(text, "# TYPE azaion_mount_read_duration_seconds histogram") {
 		t.Error("no read latency histogram")
-	}
-}
-
-// testExamples runs examples/: the Python snippet that opens a model from
-// the mount with mmap, the requests client, and the curl walk-through.
-func testExamples(t *testing.T, bin string) {
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Fatal("python3 is missing")
-	}
-	ex, _ := filepath.Abs("../../examples")
-	// The interpreter itself, not a version manager's slow shim.
-	exe, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
-	if err != nil {
-		t.Fatalf("python3: %v", err)
-	}
-	python := strings.TrimSpace(string(exe))
-	cache := t.TempDir()
-	for _, f := range []string{"client.py", "open_model.py"} {
-		cmd := exec.Command(python, "-c", fmt.Sprintf("import py_compile,sys; py_compile.compile(%q, cfile=%q, doraise=True)", filepath.Join(ex, f), filepath.Join(cache, f+"c")))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("py_compile %s: %v\n%s", f, err, out)
-		}
-	}
-	b := newOpsBed(t, 5<<20+3)
-	mnt := filepath.Join(t.TempDir(), "mnt")
-	os.Mkdir(mnt, 0o755)
-	startServe(t, bin, b, []string{"AZAION_IMAGES_PATH=" + filepath.Join(b.dir, "no-archive.enc"),
-		"AZAION_IMAGES=azaion/none:0", "AZAION_DOCKER=/bin/false"}, "--mount", mnt)
-	py := func(args ...string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, python, append([]string{"-B"}, args...)...)
-		cmd.Env = append(b.env(), "AZAION_LISTEN="+b.listen, "AZAION_EMAIL="+b.bed.Email, "AZAION_PASSWORD="+b.bed.Password)
-		out, err := cmd.Output()
-		if err != nil {
-			var stderr []byte
-			if ee, ok := err.(*exec.ExitError); ok {
-				stderr = ee.Stderr
-			}
-			t.Fatalf("python3 %q: %v\n%s\n%s", args, err, out, stderr)
-		}
-		return string(out)
-	}
-	want := fmt.Sprintf("%d %s\n", len(b.content), b.sum)
-	if got := py(filepath.Join(ex, "open_model.py"), filepath.Join(mnt, b.folder, b.name)); got != want {
-		t.Fatalf("open_model.py: %q, want %q", got, want)
-	}
-
-	// client.py runs under a python that has requests: this python3, else
-	// Debian's, for which .ci/deps installs python3-requests.
-	python = ""
-	for _, p := range []string{strings.TrimSpace(string(exe)), "/usr/bin/python3"} {
-		if exec.Command(p, "-c", "import requests").Run() == nil {
-			python = p
-			break
-		}
-	}
-	if python == "" {
-		t.Fatal("no python3 has requests: run .ci/deps (it installs python3-requests)")
-	} else {
-		out := filepath.Join(t.TempDir(), "loaded")
-		py(filepath.Join(ex, "client.py"), "login")
-		if got := py(filepath.Join(ex, "client.py"), "load", b.folder+"/"+b.name, "-o", out); got != fmt.Sprintf("%d bytes\n", len(b.content)) {
-			t.Fatalf("client.py load: %q", got)
-		}
-		if data, _ := os.ReadFile(out); sumHex(data) != b.sum {
-			t.Fatal("client.py load: wrong bytes")
-		}
-		up := filepath.Join(t.TempDir(), "py-upload.bin")
-		os.WriteFile(up, b.content[:100_000], 0o600)
-		py(filepath.Join(ex, "client.py"), "upload", up, "--folder", b.folder)
-		if got := py(filepath.Join(ex, "client.py"), "load", b.folder+"/py-upload.bin", "-o", out); got != "100000 bytes\n" {
-			t.Fatalf("client.py load of its upload: %q", got)
-		}
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", filepath.Join(ex, "curl.sh"))
-	cmd.Env = append(b.env(), "ADDR="+b.listen, "EMAIL="+b.bed.Email, "PASSWORD="+b.bed.Password, "FOLDER="+b.folder)
-	outb, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("curl.sh: %v\n%s", err, outb)
-	}
-	for _, s := range []string{"== GET /openapi.json", "/health /load/{filename} /login /metrics /openapi.json /status /unlock /unlock/status /upload/{filename}", "\n404 "} {
-		if !strings.Contains(string(outb), s) {
-			t.Errorf("curl.sh output lacks %q:\n%s", s, outb)
-		}
 	}
 }
