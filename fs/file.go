@@ -166,13 +166,16 @@ func (f *file) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 			return s, err
 		}, resources.Span.Release)
 		if err != nil {
+			if on := f.root.opt.OnRead; on != nil {
+				on(0, time.Since(start), err)
+			}
+			if err == errStalled {
+				return nil, syscall.EIO // logged when the bound ran out
+			}
 			if errors.Is(err, context.DeadlineExceeded) {
 				f.mu.Lock()
 				f.timedOut = span{time.Now(), off, off + int64(len(dest))}
 				f.mu.Unlock()
-			}
-			if on := f.root.opt.OnRead; on != nil {
-				on(0, time.Since(start), err)
 			}
 			return nil, f.root.errno("read", f.folder, f.name, err)
 		}

@@ -2,9 +2,14 @@ package fs
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
+
+// errStalled fails a read at once because its handle's bound ran out
+// moments ago; the read that ran it out was logged.
+var errStalled = fmt.Errorf("%w: the reader waited its read timeout without a byte", context.DeadlineExceeded)
 
 // stallClock bounds how long one open file's reader waits for the store
 // without a byte arriving, across its reads: dd reads through the kernel's
@@ -75,7 +80,7 @@ func callStalled[T any](ctx context.Context, r *root, c *stallClock, fn func(ctx
 	var zero T
 	start := time.Now()
 	if !c.begin(start) {
-		return zero, context.DeadlineExceeded
+		return zero, errStalled
 	}
 	bound := r.opt.ReadTimeout
 	own := start.Add(bound)
