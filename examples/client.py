@@ -1,21 +1,27 @@
 #!/usr/bin/env python3
 """A Python client of the azaion-loader control API, with requests.
 
-    pip install requests
+    apt-get install python3-requests      # or: pip install requests
     python3 examples/client.py --addr 127.0.0.1:8080 status
     AZAION_EMAIL=pilot@example.com AZAION_PASSWORD=... python3 examples/client.py login
     python3 examples/client.py upload yolo.onnx --folder models
     python3 examples/client.py load models/yolo.onnx -o yolo.onnx
     python3 examples/client.py unlock          # with AZAION_EMAIL, AZAION_PASSWORD
 
-Errors are JSON {"detail": "..."}; this client prints the detail and exits
-1 (3 for 401, 4 for 404), like `azaion-loader`'s own client subcommands.
-Set AZAION_CONTROL_TOKEN when the loader has a control_token.
+Answers are printed as JSON (load prints the byte count). Errors are JSON
+{"detail": "..."}; this client prints the detail and exits 1 (3 for 401, 4
+for 404), like `azaion-loader`'s own client subcommands. Uploads stream
+from the file (memory stays small whatever its size); a load that fails
+leaves no output file behind. Set AZAION_CONTROL_TOKEN when the loader has
+a control_token.
 """
 import argparse
+import json
 import os
 import sys
+import tempfile
 import time
+import uuid
 
 import requests
 
@@ -25,6 +31,47 @@ class LoaderError(Exception):
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
+
+
+class MultipartBody:
+    """A multipart/form-data body read from an open file as it is sent:
+    the fields first (the loader's streamed upload wants the folder before
+    the file), then one file part. len() is the exact body size."""
+
+    def __init__(self, fields, file_field, filename, f):
+        self.boundary = "azaion-" + uuid.uuid4().hex
+        self.content_type = "multipart/form-data; boundary=" + self.boundary
+        head = b""
+        for k, v in fields.items():
+            head += self._part_head(f'name="{k}"') + v.encode() + b"\r\n"
+        head += self._part_head(f'name="{file_field}"; filename="{_quote(filename)}"',
+                                "Content-Type: application/octet-stream\r\n")
+        self._parts = [head, f, f"\r\n--{self.boundary}--\r\n".encode()]
+        self._size = len(head) + os.fstat(f.fileno()).st_size + len(self._parts[2])
+
+    def _part_head(self, disposition, extra=""):
+        return f"--{self.boundary}\r\nContent-Disposition: form-data; {disposition}\r\n{extra}\r\n".encode()
+
+    def __len__(self):
+        return self._size
+
+    def read(self, n=-1):
+        n = 1 << 20 if n is None or n < 0 else n
+        while self._parts:
+            part = self._parts[0]
+            if isinstance(part, bytes):
+                chunk, self._parts[0] = part[:n], part[n:]
+            else:
+                chunk = part.read(n)
+            if chunk:
+                return chunk
+            self._parts.pop(0)
+        return b""
+
+
+def _quote(name):
+    """A filename as browsers put it in a Content-Disposition."""
+    return name.replace("\\", "\\\\").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
 
 
 class Loader:
@@ -73,10 +120,11 @@ class Loader:
     def upload(self, path, folder, name=None):
         name = name or os.path.basename(path)
         with open(path, "rb") as f:
-            # data= before files=: requests sends the folder field first,
-            # as the loader's streamed upload wants.
+            body = MultipartBody({"folder": folder}, "file", name, f)
+            # A body with read() and len() is sent as it is read, with an
+            # exact Content-Length: the file is never held in memory.
             r = self.session.post(self.base + "/upload/" + requests.utils.quote(name, safe=""),
-                                  data={"folder": folder}, files={"file": (name, f, "application/octet-stream")},
+                                  data=body, headers={"Content-Type": body.content_type},
                                   timeout=self.timeout)
         return self._check(r).json()
 
@@ -88,6 +136,28 @@ class Loader:
             time.sleep(poll)
             st = self._check(self.session.get(self.base + "/unlock/status", timeout=self.timeout)).json()
         return st
+
+
+def load_to(loader, folder, name, out):
+    """Load folder/name into the file out, whole or not at all: the bytes
+    go to a temp file beside it, renamed into place once complete."""
+    d = os.path.dirname(os.path.abspath(out))
+    fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(out) + ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            n = loader.load(folder, name, f)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, out)
+        return n
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _umask():
+    m = os.umask(0)
+    os.umask(m)
+    return m
 
 
 def main(argv=None):
@@ -109,18 +179,17 @@ def main(argv=None):
     loader = Loader(a.addr, token=os.environ.get("AZAION_CONTROL_TOKEN"))
     try:
         if a.cmd == "status":
-            print(loader.status())
+            print(json.dumps(loader.status()))
         elif a.cmd == "login":
-            print(loader.login(os.environ["AZAION_EMAIL"], os.environ["AZAION_PASSWORD"]))
+            print(json.dumps(loader.login(os.environ["AZAION_EMAIL"], os.environ["AZAION_PASSWORD"])))
         elif a.cmd == "load":
             folder, _, name = a.resource.partition("/")
-            with open(a.out, "wb") as f:
-                print(loader.load(folder, name, f), "bytes")
+            print(load_to(loader, folder, name, a.out), "bytes")
         elif a.cmd == "upload":
-            print(loader.upload(a.file, a.folder, a.name))
+            print(json.dumps(loader.upload(a.file, a.folder, a.name)))
         elif a.cmd == "unlock":
             st = loader.unlock(os.environ["AZAION_EMAIL"], os.environ["AZAION_PASSWORD"])
-            print(st)
+            print(json.dumps(st))
             return 0 if st["state"] == "ready" else 1
     except LoaderError as e:
         print(f"client.py: {e}", file=sys.stderr)

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"syscall"
+	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -52,6 +53,9 @@ func (d *dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fus
 				return ch, 0
 			}
 		}
+		if e == syscall.EACCES {
+			return d.known(ctx, name, out)
+		}
 		return nil, e
 	}
 	d.root.opened()
@@ -66,4 +70,34 @@ func (d *dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fus
 	f.update(res)
 	f.attr(&out.Attr)
 	return d.NewInode(ctx, f, fusefs.StableAttr{Mode: syscall.S_IFREG}), 0
+}
+
+// known answers a lookup before login: a name seen on this device shows
+// with its last known size and mode (names and sizes are not secret), and
+// only opening it is refused (EACCES, by Open, which asks the store).
+func (d *dir) known(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	size, ok := d.root.store.Known(d.folder, name)
+	ch := d.GetChild(name)
+	var f *file
+	if ch != nil {
+		f, _ = ch.Operations().(*file)
+	}
+	switch {
+	case f != nil:
+		// Logged out: the version held stays listed, and is opened only
+		// after a login revalidates it.
+		f.mu.Lock()
+		f.fetched = time.Time{}
+		if f.res == nil && ok {
+			f.known = size
+		}
+		f.mu.Unlock()
+	case !ok:
+		return nil, syscall.EACCES
+	default:
+		f = &file{root: d.root, folder: d.folder, name: name, known: size, modified: time.Now()}
+		ch = d.NewInode(ctx, f, fusefs.StableAttr{Mode: syscall.S_IFREG})
+	}
+	f.attr(&out.Attr)
+	return ch, 0
 }

@@ -24,11 +24,12 @@ type file struct {
 	folder, name string
 
 	mu       sync.Mutex
-	res      *resources.Resource
-	fetched  time.Time // when res was revalidated; zero makes the next open revalidate
-	modified time.Time // when this mount first saw res's version: the file's mtime
-	cached   string    // the version the kernel's pages hold; "" when unknown or mixed
-	timedOut span      // the last read that ran out of ReadTimeout
+	res      *resources.Resource // nil until an open succeeds
+	known    int64               // the size last seen on this device, while res is nil
+	fetched  time.Time           // when res was revalidated; zero makes the next open revalidate
+	modified time.Time           // when this mount first saw res's version: the file's mtime
+	cached   string              // the version the kernel's pages hold; "" when unknown or mixed
+	timedOut span                // the last read that ran out of ReadTimeout
 }
 
 // span is a byte range read at a time.
@@ -46,7 +47,8 @@ const retryWindow = time.Second
 // from the version it opened; the kernel's page cache is shared by every
 // handle of the file, which is why file.cached tracks what filled it.
 type handle struct {
-	res *resources.Resource
+	res   *resources.Resource
+	stall stallClock
 }
 
 // update installs a revalidated version. A different version drops the
@@ -79,7 +81,10 @@ func (f *file) stale() {
 
 func (f *file) attr(out *fuse.Attr) {
 	f.mu.Lock()
-	size, mtime := f.res.Size(), f.modified
+	size, mtime := f.known, f.modified
+	if f.res != nil {
+		size = f.res.Size()
+	}
 	f.mu.Unlock()
 	out.Mode = syscall.S_IFREG | 0o444
 	out.Nlink = 1
@@ -103,7 +108,8 @@ func (f *file) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 		return nil, 0, syscall.EROFS
 	}
 	f.mu.Lock()
-	res, fresh := f.res, !f.fetched.IsZero() && time.Since(f.fetched) < f.root.opt.EntryTimeout
+	res := f.res
+	fresh := res != nil && !f.fetched.IsZero() && time.Since(f.fetched) < f.root.opt.EntryTimeout
 	f.mu.Unlock()
 	if !fresh {
 		var err error
@@ -132,7 +138,9 @@ var readBufs = bufpool.New(RequestSize, 16)
 // Read decrypts through the opened version with the request's context,
 // bounded by ReadTimeout. Bytes that read-ahead has decrypted already are
 // sent at once from its buffers; any other read runs in a goroutine of its
-// own (see call), so that a read stuck below fails with EIO.
+// own (see call), so that a read stuck below fails with EIO; the bound is
+// the handle's (see stallClock), so a reader waits at most ReadTimeout
+// without a byte, however many reads it waits in.
 func (f *file) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	h, ok := fh.(*handle)
 	if !ok {
@@ -150,7 +158,7 @@ func (f *file) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 		var err error
 		// A read given up on keeps its span (and the buffer in it) until
 		// it has returned.
-		s, err = callDrop(ctx, f.root, func(ctx context.Context) (resources.Span, error) {
+		s, err = callStalled(ctx, f.root, &h.stall, func(ctx context.Context) (resources.Span, error) {
 			s, err := h.res.ReadSpan(ctx, len(dest), off, readBufs)
 			if err == io.EOF {
 				err = nil
@@ -158,13 +166,16 @@ func (f *file) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 			return s, err
 		}, resources.Span.Release)
 		if err != nil {
+			if on := f.root.opt.OnRead; on != nil {
+				on(0, time.Since(start), err)
+			}
+			if err == errStalled {
+				return nil, syscall.EIO // logged when the bound ran out
+			}
 			if errors.Is(err, context.DeadlineExceeded) {
 				f.mu.Lock()
 				f.timedOut = span{time.Now(), off, off + int64(len(dest))}
 				f.mu.Unlock()
-			}
-			if on := f.root.opt.OnRead; on != nil {
-				on(0, time.Since(start), err)
 			}
 			return nil, f.root.errno("read", f.folder, f.name, err)
 		}

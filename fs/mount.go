@@ -47,10 +47,15 @@ func Mount(dir string, store Store, opt Options) (*Server, error) {
 	fsOpt := &fusefs.Options{
 		EntryTimeout: &entry,
 		AttrTimeout:  &entry,
-		UID:          opt.UID,
-		GID:          opt.GID,
-		Logger:       slog.NewLogLogger(opt.Logger.Handler(), slog.LevelDebug),
-		MountOptions: MountOptions(opt),
+		// The kernel remembers a miss as long as an entry: a program that
+		// probes a missing name in a loop asks the Resource API once per
+		// EntryTimeout, not once per probe. An upload through this loader
+		// drops the miss at once (Invalidate).
+		NegativeTimeout: &entry,
+		UID:             opt.UID,
+		GID:             opt.GID,
+		Logger:          slog.NewLogLogger(opt.Logger.Handler(), slog.LevelDebug),
+		MountOptions:    MountOptions(opt),
 	}
 	server, err := fusefs.Mount(abs, r, fsOpt)
 	if err != nil {

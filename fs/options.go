@@ -22,6 +22,10 @@ type Store interface {
 	HasFolder(ctx context.Context, folder string) (bool, error)
 	// Open revalidates and opens the current version of a resource.
 	Open(ctx context.Context, folder, name string) (*resources.Resource, error)
+	// Known returns a resource's plaintext size as last seen on this
+	// device, without asking anyone: before a login a known name is
+	// listed with it, and only opening it is refused.
+	Known(folder, name string) (size int64, ok bool)
 }
 
 // Defaults for the zero Options fields.
@@ -41,7 +45,10 @@ type Options struct {
 	// Logger receives errors and notices; nil discards them.
 	Logger *slog.Logger
 	// ReadTimeout bounds every store call one FUSE request makes (a read, a
-	// lookup, an open, a listing). A call that runs out gets EIO. Default 30 s.
+	// lookup, an open, a listing). A call that runs out gets EIO. The reads
+	// of one open file share it: their reader gets EIO once it has waited
+	// ReadTimeout without a byte, however many reads it waited in.
+	// Default 30 s.
 	ReadTimeout time.Duration
 	// EntryTimeout is how long the kernel caches entries and attributes, and
 	// how long a lookup's revalidation also serves the open that follows it.

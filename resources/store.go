@@ -250,6 +250,8 @@ func (s *Store) HasFolder(ctx context.Context, folder string) (bool, error) {
 }
 
 // List lists the resources of a folder known to the CDN or the local cache.
+// When the CDN cannot be listed it lists the cached names, and fails (an
+// ErrUpstream) when the cache knows none.
 func (s *Store) List(ctx context.Context, folder string) ([]string, error) {
 	if !ValidName(folder) {
 		return nil, fmt.Errorf("%w: folder %q", ErrBadName, clip(folder))
@@ -260,12 +262,13 @@ func (s *Store) List(ctx context.Context, folder string) ([]string, error) {
 			set[n] = true
 		}
 	}
+	var cdnErr error
 	if sess, err := s.current(); err == nil {
 		lctx, cancel := listContext(ctx)
 		remote, err := sess.cdn.List(lctx, folder)
 		cancel()
-		if err != nil && !errors.Is(err, cdn.ErrNotFound) {
-			s.log.Warn("list CDN folder", "folder", folder, "err", err)
+		if err != nil && !errors.Is(err, cdn.ErrNotFound) && !errors.Is(err, cdn.ErrBadFolder) {
+			cdnErr = err
 		}
 		for _, n := range remote {
 			set[n] = true
@@ -275,6 +278,15 @@ func (s *Store) List(ctx context.Context, folder string) ([]string, error) {
 		if !ValidName(n) {
 			delete(set, n)
 		}
+	}
+	if cdnErr != nil {
+		// What the cache knows is listed; an empty listing would be a lie
+		// a model runtime acts on ("model not found"), so with nothing
+		// known the listing fails.
+		if len(set) == 0 {
+			return nil, fmt.Errorf("list %s: CDN: %w", folder, cdnError(cdnErr))
+		}
+		s.log.Warn("list CDN folder, listing the cached names only", "folder", folder, "err", cdnErr)
 	}
 	return sorted(set), nil
 }

@@ -124,6 +124,7 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 	if err != nil {
 		return nil, fmt.Errorf("open %s/%s: %w", folder, name, err)
 	}
+	s.cache.SetPlainSize(folder, name, v, size)
 	head.seed(part, v)
 	head = nil // the seeding owns it now
 	s.markOpened(folder, name)

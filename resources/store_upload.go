@@ -83,6 +83,7 @@ func (s *Store) Upload(ctx context.Context, folder, name string, r io.Reader) (i
 	}
 	v := cache.Version{SmallHash: cache.HashSmall(small), BigLen: obj.Size, ETag: obj.ETag}
 	tee.commit(s, folder, name, v, small)
+	s.cache.SetPlainSize(folder, name, v, counted.n) // listed with its size before a login
 	s.mu.Lock()
 	watchers := s.watchers
 	s.mu.Unlock()

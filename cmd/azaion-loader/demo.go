@@ -29,9 +29,9 @@ const demoUsage = `Usage: azaion-loader demo [--listen ADDR] [--mount DIR|none] 
 Runs the whole loader on loopback with nothing outside this machine: an
 in-process S3 CDN, the reference Resource API and the loader with its
 control API and (as root, with /dev/fuse) its mount. It logs in, uploads
-an example resource and a generated 32 MiB model, loads them back through
-the API and the mount, checks every byte, prints where each part went and
-the curl lines to try, and runs until Ctrl-C.
+an example resource, a small real ONNX model and a generated 32 MiB file,
+loads them back through the API and the mount, checks every byte, prints
+where each part went and the curl lines to try, and runs until Ctrl-C.
 
 Example:
   azaion-loader demo
@@ -148,7 +148,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for _, r := range []struct {
 		name string
 		data []byte
-	}{{filepath.Base(*example), exampleBytes}, {demoModel, model}} {
+	}{{filepath.Base(*example), exampleBytes}, {demoONNXName, demoONNX()}, {demoModel, model}} {
 		if err := demoRoundTrip(base, r.name, r.data, out); err != nil {
 			return err
 		}
@@ -156,7 +156,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		out("    big part:   S3 bucket %q, key %q; local cache %s", demoBucket, r.name+".big", filepath.Join(cfg.CacheDir, demoFolder, r.name+".big"))
 	}
 	if cfg.Mount != "" {
-		if err := demoMount(cfg.Mount, map[string][]byte{filepath.Base(*example): exampleBytes, demoModel: model}, out); err != nil {
+		if err := demoMount(cfg.Mount, map[string][]byte{filepath.Base(*example): exampleBytes, demoONNXName: demoONNX(), demoModel: model}, out); err != nil {
 			return err
 		}
 	}
@@ -166,6 +166,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	out("  curl -s -X POST %s/upload/notes.txt -F folder=%s -F file=@README.md", base, demoFolder)
 	if cfg.Mount != "" {
 		out("  ls -l %s/%s && sha256sum %s/%s/%s", cfg.Mount, demoFolder, cfg.Mount, demoFolder, demoModel)
+		out("  python3 examples/open_model.py %s/%s/%s   # onnx: apt-get install python3-onnx", cfg.Mount, demoFolder, demoONNXName)
 	}
 	out("\nRunning until Ctrl-C.")
 	<-ctx.Done()

@@ -33,7 +33,8 @@ type entry struct {
 	dirty    int               // chunks recorded since the last sidecar write
 	timer    *time.Timer
 	lastUsed time.Time
-	warned   bool // a disk error was logged already
+	plain    int64 // the plaintext size, 0 while unknown
+	warned   bool  // a disk error was logged already
 }
 
 // load binds folder/name to v: it keeps the entry on disk when its sidecar
@@ -53,6 +54,7 @@ func (c *Cache) load(s *slot, folder, name string, v Version, small []byte) *ent
 	sc, err := readSidecar(e.metaP)
 	if err == nil && sc.Version == v && sc.ChunkSize == e.chunk {
 		e.crcs = sc.Chunks
+		e.plain = sc.PlainSize
 		e.disk = true
 		e.gen = c.setBytes(e.key, sc.bytes())
 		if err := e.writeSidecarLocked(); err != nil { // records the use
@@ -104,7 +106,7 @@ func (e *entry) writeSidecarLocked() error {
 	e.mu.Lock()
 	sc := &sidecar{
 		Format: formatVersion, Version: e.v, Small: e.small, ChunkSize: e.chunk,
-		Chunks: maps.Clone(e.crcs), LastUsed: e.lastUsed.UTC(),
+		Chunks: maps.Clone(e.crcs), LastUsed: e.lastUsed.UTC(), PlainSize: e.plain,
 	}
 	n := e.dirty
 	e.dirty = 0
@@ -164,7 +166,7 @@ func (e *entry) meta() Meta {
 	defer e.mu.Unlock()
 	return Meta{
 		Version: e.v, Small: append([]byte(nil), e.small...), ChunkSize: e.chunk,
-		Present: len(e.crcs), Total: int(e.chunks), LastUsed: e.lastUsed,
+		Present: len(e.crcs), Total: int(e.chunks), LastUsed: e.lastUsed, PlainSize: e.plain,
 	}
 }
 

@@ -38,6 +38,9 @@ type Meta struct {
 	// Present is how many chunks are on disk, of Total.
 	Present, Total int
 	LastUsed       time.Time
+	// PlainSize is the resource's plaintext size, once an open has found
+	// it (0: not known): names and sizes are listed before a login.
+	PlainSize int64
 }
 
 // formatVersion is the sidecar format; any other is treated as absent.
@@ -53,6 +56,8 @@ type sidecar struct {
 	Chunks map[int64]uint32 `json:"chunks"`
 	// LastUsed is for eviction by size, when it comes.
 	LastUsed time.Time `json:"last_used"`
+	// PlainSize is the plaintext size of the version, 0 while unknown.
+	PlainSize int64 `json:"plain_size,omitempty"`
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -143,5 +148,6 @@ func (sc *sidecar) meta() Meta {
 	return Meta{
 		Version: sc.Version, Small: append([]byte(nil), sc.Small...), ChunkSize: sc.ChunkSize,
 		Present: len(sc.Chunks), Total: int(chunkCount(sc.Version.BigLen, sc.ChunkSize)), LastUsed: sc.LastUsed,
+		PlainSize: sc.PlainSize,
 	}
 }
