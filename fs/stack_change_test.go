@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -165,5 +166,70 @@ func TestStackBeforeLogin(t *testing.T) {
 	}
 	if got, n := fileSum(t, p); got != sum || n != src.size {
 		t.Errorf("after login: %d bytes, SHA-256 differs: %v", n, got != sum)
+	}
+}
+
+// TestStackOldHandleKeepsItsVersion replaces a resource, from another
+// loader, while a handle and a mapping of the old version are open: each
+// keeps reading the old version whole, in the old size, while a new open
+// reads the new version whole. With one inode for both, they shared one
+// page cache and one size, and reads mixed the two.
+func TestStackOldHandleKeepsItsVersion(t *testing.T) {
+	s := newStack(t, testbed.Options{})
+	const entry = 500 * time.Millisecond
+	v1, v2 := newPattern(21, 3<<20+123), newPattern(22, 5<<20+7)
+	s.upload(t, nil, "m.bin", v1)
+	_, dir := s.fresh(t, Options{EntryTimeout: entry})
+	p := filepath.Join(dir, "m.bin")
+
+	old, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	mapped, err := syscall.Mmap(int(old.Fd()), 0, int(v1.size), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(mapped)
+	// Half of v1 through the handle, before the new version exists.
+	half := make([]byte, v1.size/2)
+	if _, err := io.ReadFull(old, half); err != nil {
+		t.Fatal(err)
+	}
+
+	s.upload(t, nil, "m.bin", v2) // another loader: seen after the entry timeout
+	deadline := time.Now().Add(entry + 10*time.Second)
+	var got []byte
+	for {
+		got, err = os.ReadFile(p)
+		if err == nil && bytes.Equal(got, v2.bytes()) {
+			break
+		}
+		if err == nil && !bytes.Equal(got, v1.bytes()) {
+			t.Fatalf("a new open read %d bytes of neither version", len(got))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("v2 not seen within %v (err %v)", entry+10*time.Second, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The old handle goes on with v1, to its end and in its size.
+	rest, err := io.ReadAll(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if whole := append(half, rest...); !bytes.Equal(whole, v1.bytes()) {
+		t.Fatalf("the old handle read %d bytes that are not v1 (%d bytes)", len(whole), v1.size)
+	}
+	if fi, err := old.Stat(); err != nil || fi.Size() != v1.size {
+		t.Fatalf("fstat of the old handle: %v, %v; want v1's size %d", fi.Size(), err, v1.size)
+	}
+	if !bytes.Equal(mapped, v1.bytes()) {
+		t.Fatal("the mapping of v1 holds other bytes after v2 was opened")
+	}
+	// And a new open still reads v2 whole.
+	if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, v2.bytes()) {
+		t.Fatalf("a new open after the old handle: %d bytes (%v), want v2", len(got), err)
 	}
 }
