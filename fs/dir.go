@@ -60,12 +60,14 @@ func (d *dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fus
 	}
 	d.root.opened()
 	if ch := d.GetChild(name); ch != nil {
-		if f, ok := ch.Operations().(*file); ok {
-			f.update(res)
+		if f, ok := ch.Operations().(*file); ok && f.adopt(res) {
 			f.attr(&out.Attr)
 			return ch, 0
 		}
 	}
+	// New, or a new version of a file that is open with an older one: a
+	// new inode, which replaces the old under the name; the old one lives
+	// on for its open handles until the kernel forgets it.
 	f := &file{root: d.root, folder: d.folder, name: name}
 	f.update(res)
 	f.attr(&out.Attr)

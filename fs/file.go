@@ -30,6 +30,7 @@ type file struct {
 	modified time.Time           // when this mount first saw res's version: the file's mtime
 	cached   string              // the version the kernel's pages hold; "" when unknown or mixed
 	timedOut span                // the last read that ran out of ReadTimeout
+	handles  int                 // open handles (an mmap holds one until unmapped)
 }
 
 // span is a byte range read at a time.
@@ -49,6 +50,31 @@ const retryWindow = time.Second
 type handle struct {
 	res   *resources.Resource
 	stall stallClock
+	f     *file
+}
+
+// Release ends a handle: once a file has none, it may take another version.
+func (h *handle) Release(ctx context.Context) syscall.Errno {
+	h.f.mu.Lock()
+	h.f.handles--
+	h.f.mu.Unlock()
+	return 0
+}
+
+// adopt makes res the file's version unless the file is open with another
+// one: the kernel keeps one page cache and one size per inode, so handles
+// of two versions on one inode would read each other's pages. It reports
+// whether res is now the file's version; when not, the caller gives res an
+// inode of its own.
+func (f *file) adopt(res *resources.Resource) bool {
+	f.mu.Lock()
+	busy := f.handles > 0 && f.res != nil && (f.res.Version != res.Version || res.Version == "")
+	f.mu.Unlock()
+	if busy {
+		return false
+	}
+	f.update(res)
+	return true
 }
 
 // update installs a revalidated version. A different version drops the
@@ -116,18 +142,29 @@ func (f *file) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 		if res, err = f.root.open(ctx, f.folder, f.name); err != nil {
 			return nil, 0, f.root.errno("open", f.folder, f.name, err)
 		}
-		f.update(res)
+		if !f.adopt(res) {
+			// Open with an older version: the kernel retries an open
+			// that fails with ESTALE once, looking the name up again,
+			// and the lookup gives the new version an inode of its own.
+			return nil, 0, syscall.ESTALE
+		}
 	}
 	f.root.opened()
 	f.mu.Lock()
+	if f.res != res {
+		// Another lookup installed another version since: as above.
+		f.mu.Unlock()
+		return nil, 0, syscall.ESTALE
+	}
 	keep := res.Version != "" && f.cached == res.Version
 	f.cached = res.Version
+	f.handles++
 	f.mu.Unlock()
 	var out uint32
 	if keep {
 		out = fuse.FOPEN_KEEP_CACHE
 	}
-	return &handle{res: res}, out, 0
+	return &handle{res: res, f: f}, out, 0
 }
 
 // readBufs holds read buffers, one per read in progress (the kernel sends

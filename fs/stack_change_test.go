@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"syscall"
 	"testing"
@@ -166,4 +168,87 @@ func TestStackBeforeLogin(t *testing.T) {
 	if got, n := fileSum(t, p); got != sum || n != src.size {
 		t.Errorf("after login: %d bytes, SHA-256 differs: %v", n, got != sum)
 	}
+}
+
+// TestStackOldHandleKeepsItsVersion replaces a resource, from another
+// loader, while a handle and a mapping of the old version are open: each
+// keeps the old version whole and its size (or, for the handle, fails with
+// EIO once the old version is gone from everywhere), while a new open reads
+// the new version whole. With one inode for both, they shared one page
+// cache and one size, and the old handle read a mix of the two.
+func TestStackOldHandleKeepsItsVersion(t *testing.T) {
+	s := newStack(t, testbed.Options{})
+	const entry = 500 * time.Millisecond
+	v1, v2 := newPattern(21, 3<<20+123), newPattern(22, 5<<20+7)
+	s.upload(t, nil, "m.bin", v1)
+	_, dir := s.fresh(t, Options{EntryTimeout: entry})
+	p := filepath.Join(dir, "m.bin")
+
+	old, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	mapped, err := syscall.Mmap(int(old.Fd()), 0, int(v1.size), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(mapped)
+	// v1 whole through the mapping (its pages now in the kernel's cache),
+	// and half of it through the handle, before v2 exists.
+	if !sameBytes(mapped, v1.bytes()) {
+		t.Fatal("the mapping does not hold v1")
+	}
+	half := make([]byte, v1.size/2)
+	if _, err := io.ReadFull(old, half); err != nil || !bytes.Equal(half, v1.bytes()[:len(half)]) {
+		t.Fatalf("first half through the handle: %v", err)
+	}
+
+	s.upload(t, nil, "m.bin", v2) // another loader: seen after the entry timeout
+	deadline := time.Now().Add(entry + 10*time.Second)
+	for {
+		got, err := os.ReadFile(p)
+		if err == nil && bytes.Equal(got, v2.bytes()) {
+			break
+		}
+		if err == nil && !bytes.Equal(got, v1.bytes()) {
+			t.Fatalf("a new open read %d bytes of neither version", len(got))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("v2 not seen within %v (err %v)", entry+10*time.Second, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The old handle goes on with v1, in v1's size.
+	if fi, err := old.Stat(); err != nil || fi.Size() != v1.size {
+		t.Fatalf("fstat of the old handle: %v; want v1's size %d", err, v1.size)
+	}
+	rest, err := io.ReadAll(old)
+	whole := append(half, rest...)
+	switch {
+	case err != nil && !errors.Is(err, syscall.EIO):
+		t.Fatalf("the old handle's rest: %v, want v1's bytes or EIO", err)
+	case err != nil && !bytes.Equal(whole, v1.bytes()[:min(len(whole), len(v1.bytes()))]):
+		t.Fatalf("the old handle read %d bytes that are not v1's before EIO", len(whole))
+	case err == nil && !bytes.Equal(whole, v1.bytes()):
+		t.Fatalf("the old handle read %d bytes that are not v1 (%d bytes)", len(whole), v1.size)
+	}
+	if !sameBytes(mapped, v1.bytes()) {
+		t.Fatal("the mapping of v1 holds other bytes after v2 was opened")
+	}
+	if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, v2.bytes()) {
+		t.Fatalf("a new open after the old handle: %d bytes (%v), want v2", len(got), err)
+	}
+}
+
+// sameBytes compares a mapping with want, reporting a page that cannot be
+// read (SIGBUS) as a difference instead of crashing the test.
+func sameBytes(mapped, want []byte) (same bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return bytes.Equal(mapped, want)
 }
