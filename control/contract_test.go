@@ -268,6 +268,25 @@ func TestOpenAPIContract(t *testing.T) {
 			{"fields missing", 422, req(t, "POST", srv, p, js, "{}")},
 		})
 	}
+	// Bodies that do not all arrive in time: 408, and the connection closed.
+	slow := serveStoreAs(t, bed.Store(t, testbed.StoreOptions{}), control.Config{
+		Unlock: contractUnlock(t, bed, archive), BodyTimeout: 300 * time.Millisecond,
+		UploadMinBytes: 64 << 10, UploadWindow: 300 * time.Millisecond})
+	stuck := make(chan struct{})
+	defer close(stuck)
+	stalled := func(method, path, ct, prefix string) *http.Request {
+		r := req(t, method, slow, path, ct, "")
+		r.Body = io.NopCloser(io.MultiReader(strings.NewReader(prefix), blockedReader(stuck)))
+		r.ContentLength = -1
+		return r
+	}
+	run([]kase{
+		{"login body too slow", 408, stalled("POST", "/login", js, `{"email":"a@b.c","pass`)},
+		{"load body too slow", 408, stalled("POST", "/load/m.bin", js, `{"folder":"mod`)},
+		{"unlock body too slow", 408, stalled("POST", "/unlock", js, `{"email":"a@b.c","pass`)},
+		{"upload below the minimum rate", 408, stalled("POST", "/upload/m.bin", mpType,
+			"--"+boundary+"\r\nContent-Disposition: form-data; name=\"folder\"\r\n\r\n"+folder+"\r\n--"+boundary+"\r\n")},
+	})
 	noFileCT, noFile := mpType, multipartBody(folderPart(folder))
 	fileFirstCT, fileFirst := mpType, multipartBody(filePart("m.bin", "x"), folderPart(folder))
 	run([]kase{
@@ -344,6 +363,15 @@ func TestOpenAPIContract(t *testing.T) {
 	if u := c.unseen(); len(u) > 0 {
 		t.Errorf("openapi.json describes answers the test never saw (drive the route into them, or drop them):\n  %s", strings.Join(u, "\n  "))
 	}
+}
+
+// blockedReader blocks every Read until its channel is closed: a client
+// whose body stops arriving.
+type blockedReader chan struct{}
+
+func (b blockedReader) Read([]byte) (int, error) {
+	<-b
+	return 0, io.EOF
 }
 
 // serveStoreAs serves s with cfg and returns the server's URL.

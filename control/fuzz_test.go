@@ -205,6 +205,9 @@ func FuzzRequests(f *testing.F) {
 						ok = err == nil && documented[c]
 					case "reason":
 						ok = reasons[v]
+					case "version", "commit", "goversion":
+						// The binary's own, set at build time.
+						ok = mf.GetName() == "azaion_loader_build_info"
 					}
 					if !ok {
 						t.Fatalf("%s has label %s=%.100q, outside its fixed set", mf.GetName(), lp.GetName(), v)

@@ -173,7 +173,10 @@ func TestLoaderMetrics(t *testing.T) {
 		t.Errorf("azaion_loader_logged_in = %v after a login, want 1", v)
 	}
 
-	// An upload: the big part in one PUT, the small part in one API call.
+	// An upload (PROTOCOL §4, upload order): the big part PUT under a
+	// staging key, copied into place and the staging object deleted; the
+	// small part it replaces asked for (a new resource: one 404, counted
+	// as a not_found failure) and the new one stored.
 	upCT, upBody := mpType, multipartBody(folderPart(folder), filePart("u.bin", strings.Repeat("u", 5000)))
 	if r := do(t, req(t, "POST", url, "/upload/u.bin", upCT, upBody)); r.code != 200 {
 		t.Fatalf("upload: %v", r)
@@ -185,10 +188,14 @@ func TestLoaderMetrics(t *testing.T) {
 		want   float64
 	}{
 		{mReq, []string{`backend="cdn"`, `operation="put"`}, 1},
-		{mReq, []string{`backend="cdn"`}, 1},
+		{mReq, []string{`backend="cdn"`, `operation="copy"`}, 1},
+		{mReq, []string{`backend="cdn"`, `operation="delete"`}, 1},
+		{mReq, []string{`backend="cdn"`}, 3},
+		{mReq, []string{`backend="api"`, `operation="resource_get"`}, 1},
 		{mReq, []string{`backend="api"`, `operation="resource_put"`}, 1},
-		{mReq, []string{`backend="api"`}, 1},
-		{mFail, nil, 0},
+		{mReq, []string{`backend="api"`}, 2},
+		{mFail, []string{`backend="api"`, `operation="resource_get"`, `kind="not_found"`}, 1},
+		{mFail, nil, 1},
 	} {
 		if d := delta(m2, m2u, c.name, c.labels...); d != c.want {
 			t.Errorf("after an upload: %s%v moved by %v, want %v", c.name, c.labels, d, c.want)
