@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/azaion/loader/resources/cdn"
 	"github.com/azaion/loader/resources/refapi"
 )
 
@@ -129,9 +130,10 @@ func startStack(work, minioBin, loaderBin string) (*stack, error) {
 	}
 	// The benchmark's own MinIO on loopback: its root keys serve as both
 	// the downloader's and the uploader's.
-	cdnYAML := fmt.Sprintf("host: %s\nregion: %s\ndownloader_access_key: %s\ndownloader_access_secret: %s\nuploader_access_key: %s\nuploader_access_secret: %s\n",
-		s.minioURL, region, minioUser, minioPassword, minioUser, minioPassword)
-	if err := ref.Put("", "cdn.yaml", []byte(cdnYAML)); err != nil {
+	conf := cdn.Config{Host: s.minioURL, Region: region,
+		DownloaderAccessKey: minioUser, DownloaderAccessSecret: minioPassword,
+		UploaderAccessKey: minioUser, UploaderAccessSecret: minioPassword}
+	if err := ref.Put("", "cdn.yaml", conf.YAML()); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/azaion/loader/resources/cdn"
 	"github.com/azaion/loader/resources/refapi"
 )
 
@@ -91,9 +92,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	cdnYAML := fmt.Sprintf("host: %s\nregion: us-east-1\ndownloader_access_key: demo-reader\ndownloader_access_secret: %s\nuploader_access_key: demo-writer\nuploader_access_secret: %s\n",
-		s3URL, hex.EncodeToString(randomBytes(16)), hex.EncodeToString(randomBytes(16)))
-	if err := ref.Put("", "cdn.yaml", []byte(cdnYAML)); err != nil {
+	cdnConf := cdn.Config{Host: s3URL, Region: cdn.DefaultRegion,
+		DownloaderAccessKey: "demo-reader", DownloaderAccessSecret: hex.EncodeToString(randomBytes(16)),
+		UploaderAccessKey: "demo-writer", UploaderAccessSecret: hex.EncodeToString(randomBytes(16))}
+	if err := ref.Put("", "cdn.yaml", cdnConf.YAML()); err != nil {
 		return err
 	}
 	apiURL, stopAPI, err := serveLoopback(ref.Handler())

@@ -144,3 +144,21 @@ func (c Config) LogValue() slog.Value {
 		slog.String("uploader_access_key", c.UploaderAccessKey),
 	)
 }
+
+// YAML is c as cdn.yaml, secrets included: what a Resource API serves in
+// the empty folder (PROTOCOL §4). ParseConfig reads it back to c.
+func (c Config) YAML() []byte {
+	out, err := yaml.Marshal(struct {
+		Host                   string `yaml:"host"`
+		Region                 string `yaml:"region,omitempty"`
+		Bucket                 string `yaml:"bucket,omitempty"`
+		DownloaderAccessKey    string `yaml:"downloader_access_key"`
+		DownloaderAccessSecret string `yaml:"downloader_access_secret"`
+		UploaderAccessKey      string `yaml:"uploader_access_key,omitempty"`
+		UploaderAccessSecret   string `yaml:"uploader_access_secret,omitempty"`
+	}(c))
+	if err != nil {
+		panic(err) // a struct of strings always marshals
+	}
+	return out
+}

@@ -87,3 +87,19 @@ func TestConfigRedacts(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigYAMLRoundTrip: what YAML writes, ParseConfig reads back whole,
+// with or without a bucket and uploader keys, and with values YAML would
+// otherwise take for other types.
+func TestConfigYAMLRoundTrip(t *testing.T) {
+	for _, c := range []cdn.Config{
+		{Host: "http://127.0.0.1:9000", Region: "us-east-1", DownloaderAccessKey: "d", DownloaderAccessSecret: "s: #x"},
+		{Host: "https://cdn.example", Region: "eu-west-1", Bucket: "azaion", DownloaderAccessKey: "true",
+			DownloaderAccessSecret: "0123", UploaderAccessKey: "u", UploaderAccessSecret: "'\"\n"},
+	} {
+		got, err := cdn.ParseConfig(c.YAML())
+		if err != nil || got != c {
+			t.Errorf("ParseConfig(YAML()) = %v, %v; want %v", got, err, c)
+		}
+	}
+}

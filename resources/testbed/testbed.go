@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -99,7 +98,7 @@ func New(t testing.TB, opt Options) *Bed {
 	if err != nil {
 		t.Fatalf("testbed: refapi: %v", err)
 	}
-	if err := ref.Put("", "cdn.yaml", []byte(cdnYAML(b.CDN))); err != nil {
+	if err := ref.Put("", "cdn.yaml", b.CDN.YAML()); err != nil {
 		t.Fatalf("testbed: cdn.yaml: %v", err)
 	}
 	b.API = ref
@@ -111,15 +110,6 @@ func New(t testing.TB, opt Options) *Bed {
 		b.APIURL = b.APIProxy.URL()
 	}
 	return b
-}
-
-func cdnYAML(c cdn.Config) string {
-	s := fmt.Sprintf("host: %s\nregion: %s\n", c.Host, c.Region)
-	if c.Bucket != "" {
-		s += "bucket: " + c.Bucket + "\n"
-	}
-	return s + fmt.Sprintf("downloader_access_key: %s\ndownloader_access_secret: %s\nuploader_access_key: %s\nuploader_access_secret: %s\n",
-		c.DownloaderAccessKey, c.DownloaderAccessSecret, c.UploaderAccessKey, c.UploaderAccessSecret)
 }
 
 // NewFolder returns a fresh folder name; in the bucket-per-folder layout

@@ -70,6 +70,16 @@ func Start(t testing.TB) *MinIO {
 	return m
 }
 
+// Launch runs a MinIO server with its data under dir, for callers without
+// a testing.TB (the benchmark, tools): bin "" finds the binary as Start
+// does. The caller stops it with Stop; dir stays.
+func Launch(bin, dir string) (*MinIO, error) {
+	if bin != "" {
+		return startBinary(bin, dir, "")
+	}
+	return start(dir, "")
+}
+
 var shared struct {
 	inMain bool
 	once   sync.Once
@@ -120,6 +130,10 @@ func start(dir, owned string) (*MinIO, error) {
 	if err != nil {
 		return nil, err
 	}
+	return startBinary(bin, dir, owned)
+}
+
+func startBinary(bin, dir, owned string) (*MinIO, error) {
 	var last error
 	for try := 0; try < 3; try++ { // a free port can be taken before minio binds it
 		m, err := launch(bin, dir)

@@ -3,6 +3,7 @@ package cdntest
 import (
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,7 +44,24 @@ type Proxy struct {
 
 	mu    sync.Mutex
 	fault *armed
+	shape Shape
 	conns map[*link]struct{}
+}
+
+// Shape makes a proxy's new connections behave like a distant, narrow
+// link: Latency is added to every byte each way (a round trip gains twice
+// it), and Rate caps the bytes per second the server sends on each
+// connection (0: no cap), as a CDN's per-connection limit does.
+type Shape struct {
+	Latency time.Duration
+	Rate    int64
+}
+
+// SetShape shapes the connections accepted from now on.
+func (p *Proxy) SetShape(s Shape) {
+	p.mu.Lock()
+	p.shape = s
+	p.mu.Unlock()
 }
 
 type armed struct {
@@ -55,18 +73,25 @@ type armed struct {
 // closes it when t ends.
 func NewProxy(t testing.TB, target string) *Proxy {
 	t.Helper()
-	if len(target) > 7 && target[:7] == "http://" {
-		target = target[7:]
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := ListenProxy(target)
 	if err != nil {
 		t.Fatalf("cdntest: proxy: %v", err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// ListenProxy is NewProxy for callers without a testing.TB; they Close it.
+func ListenProxy(target string) (*Proxy, error) {
+	target = strings.TrimPrefix(target, "http://")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
 	}
 	p := &Proxy{ln: ln, target: target, closed: make(chan struct{}), conns: map[*link]struct{}{}}
 	p.wg.Add(1)
 	go p.serve()
-	t.Cleanup(p.Close)
-	return p
+	return p, nil
 }
 
 // Addr is the proxy's host:port.
@@ -168,6 +193,7 @@ func (p *Proxy) handle(c net.Conn) {
 	default:
 	}
 	p.conns[l] = struct{}{}
+	shape := p.shape
 	p.mu.Unlock()
 	defer func() {
 		l.close()
@@ -175,15 +201,27 @@ func (p *Proxy) handle(c net.Conn) {
 		delete(p.conns, l)
 		p.mu.Unlock()
 	}()
+	var toServer, toClient io.Writer = s, c
+	var down *delayLine
+	if shape != (Shape{}) {
+		up := newDelayLine(s, shape.Latency, 0)
+		down = newDelayLine(c, shape.Latency, shape.Rate)
+		toServer, toClient = up, down
+		go func() { <-l.done; up.close(); down.close() }()
+	}
 	go func() {
-		io.Copy(s, c)
+		io.Copy(toServer, c)
 		l.close()
 	}()
-	p.pump(l)
+	p.pump(l, toClient)
+	if down != nil {
+		down.drain() // the server is done; what is in flight still arrives
+	}
 }
 
-// pump passes the server's bytes to the client, applying the armed fault.
-func (p *Proxy) pump(l *link) {
+// pump passes the server's bytes to the client through w, applying the
+// armed fault.
+func (p *Proxy) pump(l *link, w io.Writer) {
 	buf := make([]byte, 32<<10)
 	var seen *armed
 	var since int64
@@ -198,14 +236,14 @@ func (p *Proxy) pump(l *link) {
 				}
 				if allowed := f.After - since; allowed < int64(len(data)) && p.strike(f) {
 					if allowed > 0 {
-						l.client.Write(data[:allowed])
+						w.Write(data[:allowed])
 					}
 					p.apply(l, f.Mode)
 					return
 				}
 				since += int64(len(data))
 			}
-			if _, werr := l.client.Write(data); werr != nil {
+			if _, werr := w.Write(data); werr != nil {
 				return
 			}
 		}
@@ -247,4 +285,116 @@ func (p *Proxy) apply(l *link, mode FaultMode) {
 		}
 	}
 	l.close()
+}
+
+// delayLine writes what it is given to w Latency later, paced to at most
+// rate bytes per second (0: unpaced), without holding up the writer: like
+// a link, it carries a bandwidth-delay product in flight. What it holds is
+// bounded (twice that product, at least 256 KiB), so the sender feels the
+// link's pace through TCP as it would.
+type delayLine struct {
+	w     io.Writer
+	delay time.Duration
+	rate  int64
+	limit int
+
+	mu     sync.Mutex
+	cond   *sync.Cond
+	queue  []delayed
+	held   int
+	closed bool
+	err    error
+	done   chan struct{}
+}
+
+type delayed struct {
+	b   []byte
+	due time.Time
+}
+
+func newDelayLine(w io.Writer, delay time.Duration, rate int64) *delayLine {
+	limit := 256 << 10
+	if rate > 0 {
+		limit = max(limit, int(2*rate*int64(delay)/int64(time.Second)))
+	} else {
+		limit = max(limit, 8<<20)
+	}
+	d := &delayLine{w: w, delay: delay, rate: rate, limit: limit, done: make(chan struct{})}
+	d.cond = sync.NewCond(&d.mu)
+	go d.run()
+	return d
+}
+
+func (d *delayLine) Write(p []byte) (int, error) {
+	b := append([]byte(nil), p...)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for d.held > 0 && d.held+len(b) > d.limit && !d.closed && d.err == nil {
+		d.cond.Wait()
+	}
+	if d.closed {
+		return 0, net.ErrClosed
+	}
+	if d.err != nil {
+		return 0, d.err
+	}
+	d.queue = append(d.queue, delayed{b, time.Now().Add(d.delay)})
+	d.held += len(b)
+	d.cond.Broadcast()
+	return len(p), nil
+}
+
+func (d *delayLine) run() {
+	defer close(d.done)
+	var next time.Time // when the pace lets the next byte go
+	for {
+		d.mu.Lock()
+		for len(d.queue) == 0 && !d.closed {
+			d.cond.Wait()
+		}
+		if d.closed {
+			d.mu.Unlock()
+			return
+		}
+		c := d.queue[0]
+		d.mu.Unlock()
+		time.Sleep(time.Until(c.due))
+		if d.rate > 0 {
+			if now := time.Now(); next.Before(now) {
+				next = now
+			}
+			time.Sleep(time.Until(next))
+			next = next.Add(time.Duration(int64(len(c.b)) * int64(time.Second) / d.rate))
+		}
+		_, err := d.w.Write(c.b)
+		d.mu.Lock()
+		d.queue = d.queue[1:]
+		d.held -= len(c.b)
+		if err != nil {
+			d.err = err
+		}
+		d.cond.Broadcast()
+		d.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// drain waits until everything written has been passed on, or the line
+// is closed.
+func (d *delayLine) drain() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for d.held > 0 && !d.closed && d.err == nil {
+		d.cond.Wait()
+	}
+}
+
+// close drops what is still in flight.
+func (d *delayLine) close() {
+	d.mu.Lock()
+	d.closed = true
+	d.cond.Broadcast()
+	d.mu.Unlock()
 }
