@@ -36,7 +36,7 @@ func rcloneConfig(bin, dir string, st *stack) (string, error) {
 	}
 	conf := fmt.Sprintf("[s3b]\ntype = s3\nprovider = Minio\naccess_key_id = %s\nsecret_access_key = %s\nendpoint = %s\nregion = %s\n\n"+
 		"[cb]\ntype = crypt\nremote = s3b:rclone/bench\npassword = %s\npassword2 = %s\n",
-		minioUser, minioPassword, st.minioURL, region, p1, p2)
+		st.minio.AccessKey, st.minio.SecretKey, st.minioURL, region, p1, p2)
 	path := filepath.Join(dir, "rclone.conf")
 	return path, os.WriteFile(path, []byte(conf), 0o600)
 }

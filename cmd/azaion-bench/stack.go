@@ -23,7 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/azaion/loader/resources/cdn"
+	"github.com/azaion/loader/resources/cdn/cdntest"
 	"github.com/azaion/loader/resources/refapi"
 )
 
@@ -33,8 +33,6 @@ const (
 	benchPassword = "bench-password"
 	benchFolder   = "models"
 	benchName     = "model.bin"
-	minioUser     = "azaion-bench-root"
-	minioPassword = "azaion-bench-root-secret"
 	region        = "us-east-1"
 )
 
@@ -44,8 +42,7 @@ type stack struct {
 	work        string
 	loaderBin   string
 	minioURL    string
-	minio       *exec.Cmd
-	minioDone   chan struct{}
+	minio       *cdntest.MinIO
 	s3          *s3.Client
 	apiURL      string
 	apiSrv      *http.Server
@@ -81,35 +78,11 @@ func startStack(work, minioBin, loaderBin string) (*stack, error) {
 	if err := os.MkdirAll(s.mount, 0o755); err != nil {
 		return nil, err
 	}
-	addr, err := freeAddr()
+	m, err := cdntest.Launch(minioBin, filepath.Join(work, "minio"))
 	if err != nil {
-		return nil, err
-	}
-	s.minioURL = "http://" + addr
-	data, home := filepath.Join(work, "minio"), filepath.Join(work, "minio-home")
-	os.MkdirAll(data, 0o700)
-	os.MkdirAll(home, 0o700)
-	s.minio = exec.Command(minioBin, "server", "--quiet", "--address", addr, "--certs-dir", filepath.Join(home, "certs"), data)
-	s.minio.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "MINIO_ROOT_USER=" + minioUser,
-		"MINIO_ROOT_PASSWORD=" + minioPassword, "MINIO_BROWSER=off", "MINIO_CALLHOME_ENABLE=off", "MINIO_UPDATE=off"}
-	logf, _ := os.Create(filepath.Join(work, "minio.log"))
-	s.minio.Stdout, s.minio.Stderr = logf, logf
-	s.minio.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.minio.Start(); err != nil {
 		return nil, fmt.Errorf("minio: %w", err)
 	}
-	s.minioDone = make(chan struct{})
-	go func() { s.minio.Wait(); close(s.minioDone) }()
-	if err := waitHTTP(s.minioURL+"/minio/health/ready", 30*time.Second); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("minio: %w", err)
-	}
-	s.s3 = s3.New(s3.Options{
-		BaseEndpoint: aws.String(s.minioURL), Region: region, UsePathStyle: true,
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: minioUser, SecretAccessKey: minioPassword}, nil
-		}),
-	})
+	s.minio, s.minioURL, s.s3 = m, m.Endpoint, m.Root()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, b := range []string{benchFolder, "rclone"} {
@@ -130,9 +103,7 @@ func startStack(work, minioBin, loaderBin string) (*stack, error) {
 	}
 	// The benchmark's own MinIO on loopback: its root keys serve as both
 	// the downloader's and the uploader's.
-	conf := cdn.Config{Host: s.minioURL, Region: region,
-		DownloaderAccessKey: minioUser, DownloaderAccessSecret: minioPassword,
-		UploaderAccessKey: minioUser, UploaderAccessSecret: minioPassword}
+	conf := m.Config("")
 	if err := ref.Put("", "cdn.yaml", conf.YAML()); err != nil {
 		s.Close()
 		return nil, err
@@ -239,8 +210,7 @@ func (s *stack) Close() {
 		s.apiSrv.Close()
 	}
 	if s.minio != nil {
-		s.minio.Process.Kill()
-		<-s.minioDone
+		s.minio.Stop()
 	}
 }
 

@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -33,10 +32,8 @@ import (
 // unlockTarget is issue 4's bound on the loader's peak RSS during an unlock.
 const unlockTarget = 100 << 20
 
-// Bounds of the engine, the loader's start and one unlock.
+// Bounds of the loader's start and one unlock.
 const (
-	engineStartTimeout = 60 * time.Second
-	engineStopTimeout  = 30 * time.Second
 	loaderStartTimeout = 30 * time.Second
 	unlockTimeout      = 10 * time.Minute
 	dockerCallTimeout  = 2 * time.Minute
@@ -92,11 +89,11 @@ func runUnlock(args []string) error {
 	}
 	defer os.RemoveAll(work)
 
-	eng, err := startEngine(filepath.Join(work, "d"))
+	eng, err := dockertest.Launch()
 	if err != nil {
 		return err
 	}
-	defer eng.stop()
+	defer eng.Stop()
 
 	fragment := []byte(randHex(16))
 	archive := filepath.Join(work, "images.enc")
@@ -119,14 +116,14 @@ func runUnlock(args []string) error {
 	before := loadavg()
 	var runs []unlockRun
 	for i := range cfg.runs {
-		if _, err := eng.docker("image", "rm", "--force", unlockImage); err != nil && !strings.Contains(err.Error(), "No such image") {
+		if _, err := eng.Docker(nil, "image", "rm", "--force", unlockImage); err != nil && !strings.Contains(err.Error(), "No such image") {
 			return err
 		}
-		r, err := unlockOnce(loaderBin, work, apiURL, archive, eng.host, i)
+		r, err := unlockOnce(loaderBin, work, apiURL, archive, eng.Host, i)
 		if err != nil {
 			return fmt.Errorf("run %d: %w", i+1, err)
 		}
-		out, err := eng.docker("image", "inspect", "--format", "{{.Id}}", unlockImage)
+		out, err := eng.Docker(nil, "image", "inspect", "--format", "{{.Id}}", unlockImage)
 		if err != nil {
 			return fmt.Errorf("run %d: unlock ready but %w", i+1, err)
 		}
@@ -177,12 +174,12 @@ func writeSealedImage(path string, size int64, fragment []byte) (string, error) 
 // plainLoad times the baseline: a tar of the same size written straight
 // into `docker load`, no archive, no decryption, no loader. It removes the
 // image afterwards.
-func plainLoad(eng *engine, size int64) (time.Duration, error) {
+func plainLoad(eng *dockertest.Engine, size int64) (time.Duration, error) {
 	const tag = "azaion-bench/plain:bench"
 	ctx, cancel := context.WithTimeout(context.Background(), unlockTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "docker", "load")
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+eng.host)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+eng.Host)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.WaitDelay = 5 * time.Second
@@ -200,7 +197,7 @@ func plainLoad(eng *engine, size int64) (time.Duration, error) {
 		return 0, fmt.Errorf("docker load: %v %v: %s", werr, err, strings.TrimSpace(stderr.String()))
 	}
 	d := time.Since(start)
-	_, err = eng.docker("image", "rm", "--force", tag)
+	_, err = eng.Docker(nil, "image", "rm", "--force", tag)
 	return d, err
 }
 
@@ -353,109 +350,6 @@ func unlockOnce(loaderBin, work, apiURL, archive, dockerHost string, i int) (unl
 			return fail(errors.New("loader exited during the unlock"))
 		case <-time.After(50 * time.Millisecond):
 		}
-	}
-}
-
-// engine is a private dockerd: its own socket, data and exec roots under
-// dir, no networking.
-type engine struct {
-	dir, host string
-	proc      *os.Process
-	exited    chan struct{}
-}
-
-func startEngine(dir string) (*engine, error) {
-	for _, bin := range []string{"dockerd", "docker"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			return nil, fmt.Errorf("%s is not in PATH (Debian: apt-get install docker.io)", bin)
-		}
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	e := &engine{dir: dir, host: "unix://" + filepath.Join(dir, "docker.sock"), exited: make(chan struct{})}
-	lf, err := os.Create(filepath.Join(dir, "dockerd.log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command("dockerd",
-		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
-		"--pidfile", filepath.Join(dir, "docker.pid"), "--host", e.host,
-		"--bridge=none", "--iptables=false", "--ip6tables=false")
-	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	// Pdeathsig fires when the starting thread ends: keep it for dockerd's life.
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		err := cmd.Start()
-		started <- err
-		if err == nil {
-			cmd.Wait()
-		}
-		lf.Close()
-		close(e.exited)
-	}()
-	if err := <-started; err != nil {
-		return nil, fmt.Errorf("start dockerd: %w", err)
-	}
-	e.proc = cmd.Process
-	deadline := time.Now().Add(engineStartTimeout)
-	for {
-		_, err := e.docker("version")
-		if err == nil {
-			return e, nil
-		}
-		select {
-		case <-e.exited:
-			e.stop()
-			return nil, fmt.Errorf("dockerd exited; see its log: %w", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			e.stop()
-			return nil, fmt.Errorf("dockerd did not answer in %v: %w", engineStartTimeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// docker runs the docker CLI against the engine, bounded.
-func (e *engine) docker(args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), dockerCallTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker", args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+e.host)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.Output()
-	if err != nil {
-		return out, fmt.Errorf("docker %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return out, nil
-}
-
-// stop ends dockerd (SIGTERM, then SIGKILL after engineStopTimeout) and
-// unmounts what it left under its directory; the caller removes the rest.
-func (e *engine) stop() {
-	e.proc.Signal(syscall.SIGTERM)
-	select {
-	case <-e.exited:
-	case <-time.After(engineStopTimeout):
-		logf("dockerd did not stop in %v; killing it", engineStopTimeout)
-		e.proc.Kill()
-		<-e.exited
-	}
-	b, _ := os.ReadFile("/proc/self/mountinfo")
-	var mounts []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], e.dir+"/") {
-			mounts = append(mounts, f[4])
-		}
-	}
-	for i := len(mounts) - 1; i >= 0; i-- {
-		syscall.Unmount(mounts[i], syscall.MNT_DETACH)
 	}
 }
 

@@ -133,6 +133,10 @@ func skipUnlessRoot(t testing.TB) {
 	}
 }
 
+// Launch starts a private dockerd for callers without a testing.TB (the
+// benchmark), which Stop it.
+func Launch() (*Engine, error) { return start() }
+
 // start launches dockerd on a socket in a fresh short directory and waits,
 // bounded, until `docker version` answers.
 func start() (*Engine, error) {
