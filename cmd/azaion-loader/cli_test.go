@@ -55,7 +55,7 @@ func testCLI(t *testing.T, bin string) {
 		}
 		// --version works on every command.
 		code, stdout, stderr = run(cmd, "--version")
-		if code != 0 || stderr != "" || !regexp.MustCompile(`^azaion-loader \S+ commit \S+\n$`).MatchString(stdout) {
+		if code != 0 || stderr != "" || !regexp.MustCompile(`^azaion-loader \S+ \(commit \S+, go\S+\)\n$`).MatchString(stdout) {
 			t.Errorf("%s --version: exit %d, stdout %q, stderr %q", cmd, code, stdout, stderr)
 		}
 	}

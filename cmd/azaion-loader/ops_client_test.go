@@ -192,10 +192,11 @@ func testMetrics(t *testing.T, bin string) {
 	}
 	// build_info names what `version` names.
 	_, out, _ := runOps(t, bin, nil, nil, "version")
-	var version, commit string
-	if _, err := fmt.Sscanf(string(out), "azaion-loader %s commit %s", &version, &commit); err != nil {
-		t.Fatalf("version: %q: %v", out, err)
+	m := regexp.MustCompile(`^azaion-loader (\S+) \(commit (\S+), go\S+\)\n$`).FindStringSubmatch(string(out))
+	if m == nil {
+		t.Fatalf("version: %q is not \"azaion-loader VERSION (commit COMMIT, GO)\"", out)
 	}
+	version, commit := m[1], m[2]
 	info := fmt.Sprintf(`azaion_loader_build_info{commit=%q,goversion=%q,version=%q}`, commit, runtime.Version(), version)
 	if v := metricValue(t, text, info); v != 1 {
 		t.Errorf("%s = %v, want 1", info, v)
