@@ -110,7 +110,7 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 	case err == nil && !fromAPI && (obj.ETag != heldV.ETag || obj.Size != heldV.BigLen):
 		// The CDN holds another version than the one whose small part is
 		// held: never pair them.
-		return nil, fmt.Errorf("open %s/%s: %w: the Resource API is unreachable and the CDN holds a newer version", folder, name, ErrUpstream)
+		return nil, fmt.Errorf("open %s/%s: %w: the Resource API is unreachable and the CDN holds another version than the one known", folder, name, ErrUpstream)
 	case err == nil:
 		v.BigLen, v.ETag = obj.Size, obj.ETag
 	case knownOK && !errors.Is(err, context.Canceled):
