@@ -42,7 +42,7 @@ func TestReadAheadWarmsTheCache(t *testing.T) {
 	t.Cleanup(func() { c.Close() })
 	origin := &originLog{data: big}
 	v := cache.Version{SmallHash: cache.HashSmall(small), BigLen: int64(len(big)), ETag: `"e"`}
-	part, err := c.Part("models", "m.bin", v, small, origin)
+	part, err := c.Part("models", "m.bin", v, cache.NewKey(testKey, small), origin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,7 @@ type Store struct {
 	api      *api.Client
 	cache    *cache.Cache
 	key      []byte
+	held     *heldSmalls // small parts of versions opened, in memory only
 	hardware string
 	folders  []string
 	cdnOpt   cdn.Options
@@ -83,6 +84,7 @@ func NewStore(cfg StoreConfig) *Store {
 		api:      cfg.API,
 		cache:    cfg.Cache,
 		key:      AESKey(cfg.ResourceKey.Reveal()),
+		held:     newHeldSmalls(log),
 		hardware: cfg.Hardware,
 		folders:  folders,
 		cdnOpt:   cfg.CDN,
@@ -114,10 +116,24 @@ func (s *Store) Login(ctx context.Context, email, password string) error {
 		return fmt.Errorf("login: cdn: %w", err)
 	}
 	s.mu.Lock()
+	other := s.session != nil && NormEmail(s.session.email) != NormEmail(email)
 	s.session = sess
 	s.mu.Unlock()
+	if other {
+		// The small parts held were given to another user.
+		s.held.clear()
+	}
 	s.log.Info("logged in", "email", email, "cdn", cfg.Host)
 	return nil
+}
+
+// Logout ends the session and zeroes the small parts held in memory: from
+// then on an open needs a login and the Resource API.
+func (s *Store) Logout() {
+	s.mu.Lock()
+	s.session = nil
+	s.mu.Unlock()
+	s.held.clear()
 }
 
 // LoggedIn reports whether a login has succeeded.
@@ -130,8 +146,17 @@ func (s *Store) LoggedIn() bool {
 // CacheDir is where big parts are cached.
 func (s *Store) CacheDir() string { return s.cache.Dir() }
 
-// Close writes what the cache has not saved yet.
-func (s *Store) Close() error { return s.cache.Close() }
+// Close logs out (Logout), releases the memory that held small parts, and
+// writes what the cache has not saved yet.
+func (s *Store) Close() error {
+	s.Logout()
+	s.held.close()
+	return s.cache.Close()
+}
+
+// cacheKey is the cache's chunk key of the version whose small part is
+// small.
+func (s *Store) cacheKey(small []byte) cache.Key { return cache.NewKey(s.key, small) }
 
 // Watch registers fn to be told of every resource this Store uploads, so
 // that the mount can drop the kernel's pages of the old version.

@@ -17,8 +17,10 @@ import (
 // big-part bytes are read but the last two blocks, once per version, for the
 // plaintext size; the rest comes from the cache or the CDN as it is read.
 //
-// When the Resource API or the CDN cannot be reached, a version recorded in
-// the local cache still opens.
+// When the Resource API cannot be reached, a version whose small part this
+// process holds (heldSmalls) still opens, if the CDN holds that version or
+// cannot be reached either; when only the CDN cannot be reached, a version
+// recorded in the local cache opens.
 func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error) {
 	if err := CheckNames(folder, name); err != nil {
 		return nil, err
@@ -33,6 +35,7 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 	}
 	began := time.Now()
 	meta, cached := s.cache.Lookup(folder, name)
+	heldSmall, heldV, held := s.held.get(folder, name)
 	// The small part and the CDN's answer are asked for at once: the first
 	// byte of a cold open waits for the slower of the two, not both. A
 	// resource not opened before in this process is asked for with a GET of
@@ -45,7 +48,7 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 		took time.Duration
 	}
 	statCtx, cancelStat := context.WithCancel(ctx)
-	if dl, ok := ctx.Deadline(); ok && cached {
+	if dl, ok := ctx.Deadline(); ok && (cached || held) {
 		// Leave half the time to fall back on the cached version when the
 		// CDN does not answer.
 		statCtx, cancelStat = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
@@ -77,14 +80,25 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 	}
 	small, err := s.get(ctx, sess, folder, name+".small")
 	gotSmall := time.Since(began)
+	fromAPI := err == nil
 	if err != nil {
-		if !errors.Is(err, ErrUpstream) || !cached {
+		if errors.Is(err, ErrNotFound) {
+			s.held.drop(folder, name)
+		}
+		if !errors.Is(err, ErrUpstream) || !held {
 			return nil, fmt.Errorf("open %s/%s: %w", folder, name, err)
 		}
-		s.log.Warn("Resource API unreachable, opening the cached version", "folder", folder, "name", name, "err", err)
-		small = meta.Small
+		s.log.Warn("Resource API unreachable, opening the version held in memory", "folder", folder, "name", name, "err", err)
+		small = heldSmall
 	}
 	v := cache.Version{SmallHash: cache.HashSmall(small)}
+	// known is the version small was last checked against, for when the
+	// CDN cannot say: the one held, or the one the cache records (whose
+	// sidecar the cache checks under small's key).
+	known, knownOK := heldV, held && heldV.SmallHash == v.SmallHash
+	if !knownOK && fromAPI && cached && meta.Version.SmallHash == v.SmallHash {
+		known, knownOK = meta.Version, true
+	}
 	var st stat
 	select {
 	case st = <-stated:
@@ -100,18 +114,22 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 		v.SmallHash = cache.HashSmall(small)
 	}
 	switch {
+	case err == nil && !fromAPI && (obj.ETag != heldV.ETag || obj.Size != heldV.BigLen):
+		// The CDN holds another version than the one whose small part is
+		// held: never pair them.
+		return nil, fmt.Errorf("open %s/%s: %w: the Resource API is unreachable and the CDN holds another version than the one known", folder, name, ErrUpstream)
 	case err == nil:
 		v.BigLen, v.ETag = obj.Size, obj.ETag
-	case cached && meta.Version.SmallHash == v.SmallHash && !errors.Is(err, context.Canceled):
-		s.log.Warn("CDN stat failed, opening the cached version", "folder", folder, "name", name, "err", err)
-		v = meta.Version
+	case knownOK && !errors.Is(err, context.Canceled):
+		s.log.Warn("CDN stat failed, opening the version known", "folder", folder, "name", name, "err", err)
+		v = known
 		head.drop() // from a CDN that failed, and of no known version
 		head = nil
 	default:
 		return nil, fmt.Errorf("open %s/%s: %w", folder, name, cdnError(err))
 	}
 	origin := cdnOrigin{sess.cdn.Pin(folder, name, v.ETag)}
-	part, err := s.cache.Part(folder, name, v, small, origin)
+	part, err := s.cache.Part(folder, name, v, s.cacheKey(small), origin)
 	if err != nil {
 		return nil, fmt.Errorf("open %s/%s: cache: %w", folder, name, err)
 	}
@@ -124,9 +142,14 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 	if err != nil {
 		return nil, fmt.Errorf("open %s/%s: %w", folder, name, err)
 	}
-	s.cache.SetPlainSize(folder, name, v, size)
 	head.seed(part, v)
 	head = nil // the seeding owns it now
+	part.SetPlainSize(size)
+	if st.err == nil {
+		// Checked against the CDN's version: held for opens while the
+		// Resource API is out of reach.
+		s.held.put(folder, name, small, v)
+	}
 	s.markOpened(folder, name)
 	// Where a cold open's time goes (BENCHMARKS.md, P2).
 	s.log.Debug("opened", "folder", folder, "name", name, "first", first,

@@ -57,7 +57,7 @@ func (s *Store) Upload(ctx context.Context, folder, name string, r io.Reader) (i
 	smallSum := hashHex(small)
 	big := io.MultiReader(bytes.NewReader(head[n:]), enc)
 
-	w, cerr := s.cache.Writer(folder, name)
+	w, cerr := s.cache.Writer(folder, name, s.cacheKey(small))
 	if cerr != nil {
 		s.log.Warn("cache: cannot keep the uploaded big part", "folder", folder, "name", name, "err", cerr)
 		w = nil
@@ -178,7 +178,7 @@ func (t *cacheTee) commit(s *Store, folder, name string, v cache.Version, small 
 		return
 	}
 	if t.err == nil {
-		t.err = t.w.Commit(v, small)
+		t.err = t.w.Commit(v)
 	}
 	if t.err != nil {
 		s.log.Warn("cache: cannot keep the uploaded big part", "folder", folder, "name", name, "err", t.err)

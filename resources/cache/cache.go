@@ -1,10 +1,14 @@
 // Package cache owns the loader's local cache of big parts: ciphertext only,
 // at <dir>/<folder>/<name>.big, filled lazily chunk by chunk and sparse until
-// full, with a sidecar <name>.big.meta that binds the entry to one version,
-// keeps the small part for offline opens and a CRC32C of every chunk on
-// disk. A chunk is served from disk only when its CRC matches, so a crash in
-// the middle of a fill, a bit flip or a truncated file never yields wrong
-// bytes: the chunk is fetched again.
+// full, with a sidecar <name>.big.meta that binds the entry to one version
+// and keeps a MAC of every chunk on disk, under a key derived from the
+// resource key and the version's small part (mac.go), neither of which is
+// ever on disk. A chunk is served from disk only when its tag checks, so a
+// crash in the middle of a fill, a bit flip, a truncated file or a chunk
+// forged by whoever can write the directory never yields wrong bytes: the
+// chunk is fetched again. Every path is opened beneath the cache directory
+// without leaving it (os.Root), and folder directories that are not the
+// loader's own are refused (dir.go).
 package cache
 
 import (
@@ -13,7 +17,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -62,9 +65,13 @@ var ErrBadName = errors.New("cache: bad name")
 
 // Cache is a directory of entries. It is safe for concurrent use.
 type Cache struct {
-	dir string
-	opt Options
-	log *slog.Logger
+	dir  string
+	root *os.Root // dir: no path opened through it leaves it
+	opt  Options
+	log  *slog.Logger
+	lock *os.File // dir/.lock, flock'ed while this Cache lives, if it could be
+
+	refused map[string]string // folder → why it is refused, logged once; under mu
 
 	mu    sync.Mutex
 	slots map[string]*slot
@@ -79,6 +86,7 @@ type Cache struct {
 	// unstored counts the chunks handed to readers and not yet stored;
 	// Close waits for them.
 	unstored atomic.Int64
+	closed   atomic.Bool
 }
 
 // slot serializes what changes an entry's files as a whole (a new version,
@@ -89,7 +97,10 @@ type slot struct {
 }
 
 // Open opens the cache at dir, creating it with mode 0700 or setting that
-// mode on it, and removes temp files that crashed writers left behind.
+// mode on it. A dir that is a symbolic link is refused. When no other
+// process has the cache open, it removes every temp file a killed writer
+// left behind (else only old ones), and it scrubs the entries of an older
+// format, which kept small parts on disk.
 func Open(dir string, opt Options) (*Cache, error) {
 	if opt.ChunkSize <= 0 {
 		opt.ChunkSize = DefaultChunkSize
@@ -100,15 +111,14 @@ func Open(dir string, opt Options) (*Cache, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("cache: %w", err)
+	root, err := openRoot(dir, opt.Logger)
+	if err != nil {
+		return nil, err
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("cache: %w", err)
-	}
-	c := &Cache{dir: dir, opt: opt, log: opt.Logger, slots: map[string]*slot{}, usage: map[string]*usage{}, grace: evictGrace,
-		bufs: bufpool.New(int(opt.ChunkSize), keptBufs)}
-	c.removeStaleTemps()
+	c := &Cache{dir: dir, root: root, opt: opt, log: opt.Logger, slots: map[string]*slot{}, usage: map[string]*usage{}, grace: evictGrace,
+		refused: map[string]string{}, bufs: bufpool.New(int(opt.ChunkSize), keptBufs)}
+	c.lock = c.tryLock()
+	c.removeTemps(c.lock != nil)
 	c.scanUsage()
 	return c, nil
 }
@@ -141,13 +151,10 @@ func (c *Cache) slot(folder, name string) *slot {
 	return s
 }
 
-func (c *Cache) dataPath(folder, name string) string {
-	return filepath.Join(c.dir, folder, name+dataSuffix)
-}
+// dataPath and metaPath are an entry's files, in the cache's root.
+func dataPath(folder, name string) string { return folder + "/" + name + dataSuffix }
 
-func (c *Cache) metaPath(folder, name string) string {
-	return filepath.Join(c.dir, folder, name+metaSuffix)
-}
+func metaPath(folder, name string) string { return folder + "/" + name + metaSuffix }
 
 // cacheable reports whether name's files fit in a file name.
 func cacheable(name string) bool { return len(name)+len(metaSuffix) <= maxFileName }
@@ -155,7 +162,7 @@ func cacheable(name string) bool { return len(name)+len(metaSuffix) <= maxFileNa
 // Lookup returns what the sidecar of folder/name records, for an open while
 // the Resource API is out of reach.
 func (c *Cache) Lookup(folder, name string) (Meta, bool) {
-	if checkNames(folder, name) != nil {
+	if checkNames(folder, name) != nil || c.checkFolder(folder, false) != nil {
 		return Meta{}, false
 	}
 	s := c.slot(folder, name)
@@ -164,7 +171,7 @@ func (c *Cache) Lookup(folder, name string) (Meta, bool) {
 	if e := s.cur; e != nil && e.onDisk() {
 		return e.meta(), true
 	}
-	sc, err := readSidecar(c.metaPath(folder, name))
+	sc, err := readSidecar(c.root, metaPath(folder, name))
 	if err != nil {
 		return Meta{}, false
 	}
@@ -185,8 +192,8 @@ func (c *Cache) Remove(folder, name string) error {
 		s.cur = nil
 	}
 	var errs []error
-	for _, p := range []string{c.metaPath(folder, name), c.dataPath(folder, name)} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	for _, p := range []string{metaPath(folder, name), dataPath(folder, name)} {
+		if err := c.root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
@@ -198,19 +205,17 @@ func (c *Cache) Remove(folder, name string) error {
 }
 
 // List returns, for each folder, the sorted names that have an entry.
+// Folders that checkFolder refuses are left out.
 func (c *Cache) List() (map[string][]string, error) {
-	dirs, err := os.ReadDir(c.dir)
+	folders, err := c.folders()
 	if err != nil {
 		return nil, fmt.Errorf("cache: list: %w", err)
 	}
 	out := map[string][]string{}
-	for _, d := range dirs {
-		if !d.IsDir() || !validName(d.Name()) {
-			continue
-		}
-		files, err := os.ReadDir(filepath.Join(c.dir, d.Name()))
+	for _, folder := range folders {
+		files, err := c.readDir(folder)
 		if err != nil {
-			return nil, fmt.Errorf("cache: list %s: %w", d.Name(), err)
+			return nil, fmt.Errorf("cache: list %s: %w", folder, err)
 		}
 		var names []string
 		for _, f := range files {
@@ -220,16 +225,21 @@ func (c *Cache) List() (map[string][]string, error) {
 		}
 		if len(names) > 0 {
 			slices.Sort(names)
-			out[d.Name()] = names
+			out[folder] = names
 		}
 	}
 	return out, nil
 }
 
 // Close waits (up to closeWait) for the chunks that readers have been
-// handed to reach the disk, and writes the sidecars that have chunks not
-// yet recorded. The cache stays usable.
+// handed to reach the disk, writes the sidecars that have chunks not yet
+// recorded, and lets go of the directory (its handle and lock): Parts
+// still read afterwards are served from their origin. A second Close
+// does nothing.
 func (c *Cache) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
 	// A chunk that readers have is on its way to the disk: wait for it
 	// (a little), so that a restart finds it.
 	for deadline := time.Now().Add(closeWait); c.unstored.Load() > 0 && time.Now().Before(deadline); {
@@ -248,42 +258,14 @@ func (c *Cache) Close() error {
 		s.mu.Unlock()
 		if e != nil {
 			errs = append(errs, e.flush())
+			e.detach()
 		}
 	}
+	if c.lock != nil {
+		c.lock.Close()
+	}
+	c.root.Close()
 	return errors.Join(errs...)
-}
-
-// removeStaleTemps deletes old temp files (names starting with '.') in the
-// folder directories.
-func (c *Cache) removeStaleTemps() {
-	c.eachFile(func(folder string, f fs.DirEntry) {
-		if !strings.HasPrefix(f.Name(), ".") || !f.Type().IsRegular() {
-			return
-		}
-		if info, err := f.Info(); err == nil && time.Since(info.ModTime()) > staleTemp {
-			p := filepath.Join(c.dir, folder, f.Name())
-			if os.Remove(p) == nil {
-				c.log.Info("cache: removed a stale temp file", "path", p)
-			}
-		}
-	})
-}
-
-// eachFile calls fn for every file of every folder directory of the cache.
-func (c *Cache) eachFile(fn func(folder string, f fs.DirEntry)) {
-	dirs, err := os.ReadDir(c.dir)
-	if err != nil {
-		return
-	}
-	for _, d := range dirs {
-		if !d.IsDir() || !validName(d.Name()) {
-			continue
-		}
-		files, _ := os.ReadDir(filepath.Join(c.dir, d.Name()))
-		for _, f := range files {
-			fn(d.Name(), f)
-		}
-	}
 }
 
 // The Store checks names first (1..200 bytes); the cache checks again,

@@ -72,11 +72,16 @@ func random(n int) []byte {
 type resource struct {
 	small, big []byte
 	v          Version
+	key        Key
 }
+
+// testResourceKey stands for aes_key(resource_key).
+var testResourceKey = []byte("0123456789abcdef0123456789abcdef")
 
 func newResource(bigLen int) resource {
 	r := resource{small: random(3072), big: random(bigLen)}
 	r.v = Version{SmallHash: HashSmall(r.small), BigLen: int64(bigLen), ETag: `"etag-` + HashSmall(r.big)[:8] + `"`}
+	r.key = NewKey(testResourceKey, r.small)
 	return r
 }
 
@@ -93,7 +98,7 @@ func open(t *testing.T, dir string) *Cache {
 
 func part(t *testing.T, c *Cache, r resource, o Origin) *Part {
 	t.Helper()
-	p, err := c.Part("models", "yolo.onnx", r.v, r.small, o)
+	p, err := c.Part("models", "yolo.onnx", r.v, r.key, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +193,7 @@ func TestColdThenWarm(t *testing.T) {
 	// A restart: everything comes from disk, and the sidecar serves Lookup.
 	c2 := open(t, dir)
 	m, ok := c2.Lookup("models", "yolo.onnx")
-	if !ok || m.Version != r.v || !bytes.Equal(m.Small, r.small) || m.Present != 11 || m.Total != 11 || m.ChunkSize != cs {
+	if !ok || m.Version != r.v || m.Present != 11 || m.Total != 11 || m.ChunkSize != cs {
 		t.Fatalf("lookup: %v %+v", ok, m.Version)
 	}
 	o2 := &memOrigin{data: r.big, fail: errors.New("offline")}
@@ -355,7 +360,7 @@ func TestSidecarWrittenWithinBound(t *testing.T) {
 	readAt(t, part(t, c, r, &memOrigin{data: r.big}), 0, 2*cs)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		sc, err := readSidecar(filepath.Join(dir, "models", "yolo.onnx.big.meta"))
+		sc, err := readSidecar(c.root, "models/yolo.onnx.big.meta")
 		if err == nil && len(sc.Chunks) == 2 {
 			break
 		}
@@ -462,7 +467,7 @@ func TestWriter(t *testing.T) {
 	readAll(t, pOld, old.big)
 
 	r := newResource(5*cs + 3)
-	w, err := c.Writer("models", "yolo.onnx")
+	w, err := c.Writer("models", "yolo.onnx", r.key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -473,7 +478,7 @@ func TestWriter(t *testing.T) {
 		}
 		rest = rest[k:]
 	}
-	if err := w.Commit(r.v, r.small); err != nil {
+	if err := w.Commit(r.v); err != nil {
 		t.Fatal(err)
 	}
 	if m, ok := c.Lookup("models", "yolo.onnx"); !ok || m.Version != r.v || m.Present != 6 || m.Total != 6 {
@@ -487,18 +492,18 @@ func TestWriter(t *testing.T) {
 	readAll(t, pOld, old.big) // the old version's reader goes on from its origin
 
 	// Abort leaves nothing; a commit that does not add up leaves nothing.
-	w, err = c.Writer("other", "x")
+	w, err = c.Writer("other", "x", r.key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.Write([]byte("abc"))
 	w.Abort()
-	w, err = c.Writer("other", "y")
+	w, err = c.Writer("other", "y", r.key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.Write([]byte("abc"))
-	if err := w.Commit(Version{SmallHash: HashSmall(nil), BigLen: 4}, nil); err == nil {
+	if err := w.Commit(Version{SmallHash: HashSmall(nil), BigLen: 4}); err == nil {
 		t.Fatal("commit of 3 bytes as 4")
 	}
 	if files, _ := os.ReadDir(filepath.Join(dir, "other")); len(files) != 0 {
@@ -515,7 +520,7 @@ func TestListRemoveNames(t *testing.T) {
 	c := open(t, dir)
 	r := newResource(cs)
 	for _, fn := range [][2]string{{"b", "y"}, {"a", "x"}, {"b", "x"}} {
-		if _, err := c.Part(fn[0], fn[1], r.v, r.small, &memOrigin{data: r.big}); err != nil {
+		if _, err := c.Part(fn[0], fn[1], r.v, r.key, &memOrigin{data: r.big}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -533,18 +538,18 @@ func TestListRemoveNames(t *testing.T) {
 		t.Fatalf("list after remove: %v", got)
 	}
 	for _, fn := range [][2]string{{"..", "x"}, {"a", "../x"}, {"a/b", "x"}, {"a", ".x"}, {"a", "x\x00"}, {"", "x"}} {
-		if _, err := c.Part(fn[0], fn[1], r.v, r.small, &memOrigin{}); !errors.Is(err, ErrBadName) {
+		if _, err := c.Part(fn[0], fn[1], r.v, r.key, &memOrigin{}); !errors.Is(err, ErrBadName) {
 			t.Errorf("part %q/%q: %v", fn[0], fn[1], err)
 		}
-		if _, err := c.Writer(fn[0], fn[1]); !errors.Is(err, ErrBadName) {
+		if _, err := c.Writer(fn[0], fn[1], r.key); !errors.Is(err, ErrBadName) {
 			t.Errorf("writer %q/%q: %v", fn[0], fn[1], err)
 		}
 		if err := c.Remove(fn[0], fn[1]); !errors.Is(err, ErrBadName) {
 			t.Errorf("remove %q/%q: %v", fn[0], fn[1], err)
 		}
 	}
-	if _, err := c.Part("a", "x", r.v, []byte("not the small part"), &memOrigin{}); err == nil {
-		t.Fatal("small part that does not match its hash")
+	if _, err := c.Part("a", "x", r.v, Key{}, &memOrigin{}); err == nil {
+		t.Fatal("part without a chunk key")
 	}
 }
 

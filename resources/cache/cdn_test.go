@@ -86,7 +86,7 @@ func pinnedPart(t *testing.T, opt Options, r resource, client *cdn.Client) *Part
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	p, err := c.Part("models", "yolo.onnx", r.v, r.small, client.Pin("models", "yolo.onnx", r.v.ETag))
+	p, err := c.Part("models", "yolo.onnx", r.v, r.key, client.Pin("models", "yolo.onnx", r.v.ETag))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ func crashResource() resource {
 	rng.Read(r.small)
 	rng.Read(r.big)
 	r.v = Version{SmallHash: HashSmall(r.small), BigLen: int64(len(r.big)), ETag: `"crash"`}
+	r.key = NewKey(testResourceKey, r.small)
 	return r
 }
 
@@ -46,7 +47,7 @@ func TestKillDuringFillChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := crashResource()
-	p, err := c.Part("models", "yolo.onnx", r.v, r.small, &slowOrigin{memOrigin{data: r.big}})
+	p, err := c.Part("models", "yolo.onnx", r.v, r.key, &slowOrigin{memOrigin{data: r.big}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestKillDuringFill(t *testing.T) {
 			t.Fatalf("round %d: after kill at chunk %d nothing recorded: %v %+v", round, killAt, ok, m)
 		}
 		o := &memOrigin{data: r.big}
-		p, err := c.Part("models", "yolo.onnx", r.v, r.small, o)
+		p, err := c.Part("models", "yolo.onnx", r.v, r.key, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +141,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	r := newResource(8<<20 + 5)
 	o := &memOrigin{data: r.big}
-	p, err := c.Part("models", "yolo.onnx", r.v, r.small, o)
+	p, err := c.Part("models", "yolo.onnx", r.v, r.key, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,18 +154,18 @@ func TestDiskFull(t *testing.T) {
 	if chunks, total := p.Present(); chunks == 0 || chunks >= total {
 		t.Fatalf("%d of %d chunks on a 2 MiB disk", chunks, total)
 	}
-	w, err := c.Writer("models", "upload.bin")
+	up := newResource(4 << 20)
+	w, err := c.Writer("models", "upload.bin", up.key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	up := newResource(4 << 20)
 	w.Write(up.big)
-	if err := w.Commit(up.v, up.small); err == nil {
+	if err := w.Commit(up.v); err == nil {
 		t.Fatal("commit of an upload larger than the disk succeeded")
 	}
 	c.Close()
 	filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
-		if err == nil && strings.HasPrefix(fi.Name(), ".") && fi.Mode().IsRegular() {
+		if err == nil && strings.HasPrefix(fi.Name(), ".") && fi.Name() != lockName && fi.Mode().IsRegular() {
 			t.Errorf("temp file left: %s", path)
 		}
 		if err == nil && strings.HasPrefix(fi.Name(), "upload.bin") {
@@ -177,7 +178,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c2.Close()
-	p2, err := c2.Part("models", "yolo.onnx", r.v, r.small, &memOrigin{data: r.big})
+	p2, err := c2.Part("models", "yolo.onnx", r.v, r.key, &memOrigin{data: r.big})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 )
@@ -21,39 +20,40 @@ type entry struct {
 	gen          uint64 // of the files, for the size bound
 	data, metaP  string
 	v            Version
-	small        []byte
+	mkey         Key // the version's chunk key; in memory only
 	chunk        int64
 	chunks       int64
 
 	mu       sync.Mutex
-	crcs     map[int64]uint32  // chunks on disk → CRC32C
+	tags     map[int64]tag     // chunks on disk → their tags
+	plain    int64             // the plaintext size, once known (SetPlainSize)
 	flights  map[int64]*flight // chunks being fetched
 	streams  []*stream         // streamed runs that can go on (stream.go)
 	disk     bool              // the files are ours to read and write
 	dirty    int               // chunks recorded since the last sidecar write
 	timer    *time.Timer
 	lastUsed time.Time
-	plain    int64 // the plaintext size, 0 while unknown
 	warned   bool  // a disk error was logged already
 }
 
 // load binds folder/name to v: it keeps the entry on disk when its sidecar
-// records v, and starts an empty sparse one otherwise. A disk that fails
-// only makes the entry serve from the origin.
-func (c *Cache) load(s *slot, folder, name string, v Version, small []byte) *entry {
+// records v under key's binding, and starts an empty sparse one otherwise.
+// A disk that fails, or a folder directory that checkFolder refuses, only
+// makes the entry serve from the origin.
+func (c *Cache) load(s *slot, folder, name string, v Version, key Key) *entry {
 	e := &entry{
 		c: c, slot: s, folder: folder, name: name, key: folder + "/" + name,
-		data: c.dataPath(folder, name), metaP: c.metaPath(folder, name),
-		v: v, small: append([]byte(nil), small...), chunk: c.opt.ChunkSize,
-		crcs: map[int64]uint32{}, lastUsed: time.Now(),
+		data: dataPath(folder, name), metaP: metaPath(folder, name),
+		v: v, mkey: key, chunk: c.opt.ChunkSize,
+		tags: map[int64]tag{}, lastUsed: time.Now(),
 	}
 	e.chunks = chunkCount(v.BigLen, e.chunk)
-	if !cacheable(name) {
+	if !cacheable(name) || c.checkFolder(folder, true) != nil {
 		return e
 	}
-	sc, err := readSidecar(e.metaP)
-	if err == nil && sc.Version == v && sc.ChunkSize == e.chunk {
-		e.crcs = sc.Chunks
+	sc, err := readSidecar(c.root, e.metaP)
+	if err == nil && sc.Version == v && sc.ChunkSize == e.chunk && sc.Binding == key.binding(v, e.chunk) {
+		e.tags = sc.Chunks
 		e.plain = sc.PlainSize
 		e.disk = true
 		e.gen = c.setBytes(e.key, sc.bytes())
@@ -64,6 +64,8 @@ func (c *Cache) load(s *slot, folder, name string, v Version, small []byte) *ent
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		c.log.Warn("cache: unreadable sidecar, starting the entry afresh", "folder", folder, "name", name, "err", err)
+	} else if err == nil && sc.Version == v && sc.ChunkSize == e.chunk {
+		c.log.Warn("cache: sidecar fails its binding, starting the entry afresh", "folder", folder, "name", name)
 	}
 	e.gen = c.setBytes(e.key, 0)
 	if err := e.reset(); err != nil {
@@ -77,16 +79,14 @@ func (c *Cache) load(s *slot, folder, name string, v Version, small []byte) *ent
 // reset replaces whatever is on disk by an empty sparse data file of the
 // version's length and a sidecar that records no chunk.
 func (e *entry) reset() error {
-	if err := os.MkdirAll(filepath.Dir(e.data), 0o700); err != nil {
+	root := e.c.root
+	if err := root.Remove(e.metaP); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if err := os.Remove(e.metaP); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := root.Remove(e.data); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if err := os.Remove(e.data); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	f, err := os.OpenFile(e.data, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := root.OpenFile(e.data, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
@@ -105,13 +105,13 @@ func (e *entry) reset() error {
 func (e *entry) writeSidecarLocked() error {
 	e.mu.Lock()
 	sc := &sidecar{
-		Format: formatVersion, Version: e.v, Small: e.small, ChunkSize: e.chunk,
-		Chunks: maps.Clone(e.crcs), LastUsed: e.lastUsed.UTC(), PlainSize: e.plain,
+		Format: formatVersion, Version: e.v, PlainSize: e.plain, ChunkSize: e.chunk,
+		Binding: e.mkey.binding(e.v, e.chunk), Chunks: maps.Clone(e.tags), LastUsed: e.lastUsed.UTC(),
 	}
 	n := e.dirty
 	e.dirty = 0
 	e.mu.Unlock()
-	if err := writeSidecar(e.metaP, sc); err != nil {
+	if err := writeSidecar(e.c.root, e.metaP, sc); err != nil {
 		e.mu.Lock()
 		e.dirty += n
 		e.mu.Unlock()
@@ -165,29 +165,29 @@ func (e *entry) meta() Meta {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return Meta{
-		Version: e.v, Small: append([]byte(nil), e.small...), ChunkSize: e.chunk,
-		Present: len(e.crcs), Total: int(e.chunks), LastUsed: e.lastUsed, PlainSize: e.plain,
+		Version: e.v, PlainSize: e.plain, ChunkSize: e.chunk,
+		Present: len(e.tags), Total: int(e.chunks), LastUsed: e.lastUsed,
 	}
 }
 
-// present returns the recorded CRC of chunk i, if it is on disk.
-func (e *entry) present(i int64) (uint32, bool) {
+// present returns the recorded tag of chunk i, if it is on disk.
+func (e *entry) present(i int64) (tag, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.disk {
-		return 0, false
+		return tag{}, false
 	}
-	crc, ok := e.crcs[i]
-	return crc, ok
+	t, ok := e.tags[i]
+	return t, ok
 }
 
-// forget drops chunk i's record if it is still crc.
-func (e *entry) forget(i int64, crc uint32) {
+// forget drops chunk i's record if it is still t.
+func (e *entry) forget(i int64, t tag) {
 	e.mu.Lock()
-	got, ok := e.crcs[i]
-	ok = ok && got == crc
+	got, ok := e.tags[i]
+	ok = ok && got == t
 	if ok {
-		delete(e.crcs, i)
+		delete(e.tags, i)
 		e.dirty++
 	}
 	e.mu.Unlock()
@@ -196,17 +196,36 @@ func (e *entry) forget(i int64, crc uint32) {
 	}
 }
 
-// record notes chunk i as on disk with crc, and writes the sidecar when
+// record notes chunk i as on disk with tag t, and writes the sidecar when
 // enough chunks went unrecorded, or schedules it. It reports false when
 // the entry gave up its files meanwhile.
-func (e *entry) record(i int64, crc uint32) bool {
+func (e *entry) record(i int64, t tag) bool {
 	e.mu.Lock()
 	if !e.disk {
 		e.mu.Unlock()
 		return false
 	}
-	e.crcs[i] = crc
+	e.tags[i] = t
 	e.dirty++
+	e.scheduleLocked()
+	return true
+}
+
+// setPlainSize records the plaintext size, for the next sidecar write.
+func (e *entry) setPlainSize(n int64) {
+	e.mu.Lock()
+	if !e.disk || e.plain == n {
+		e.mu.Unlock()
+		return
+	}
+	e.plain = n
+	e.dirty++
+	e.scheduleLocked()
+}
+
+// scheduleLocked writes the sidecar when enough changes went unrecorded,
+// or schedules the write; it is called with e.mu held and releases it.
+func (e *entry) scheduleLocked() {
 	now := e.dirty >= persistEvery
 	if !now && e.timer == nil {
 		e.timer = time.AfterFunc(persistDelay, func() { e.flush() })
@@ -215,7 +234,6 @@ func (e *entry) record(i int64, crc uint32) bool {
 	if now {
 		e.flush()
 	}
-	return true
 }
 
 // diskError logs a disk failure once per entry; reads go on from the origin.

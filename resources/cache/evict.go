@@ -3,8 +3,6 @@ package cache
 import (
 	"errors"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -153,8 +151,8 @@ func (c *Cache) evict(key string) {
 		s.cur.detach()
 		s.cur = nil
 	}
-	for _, p := range []string{c.metaPath(folder, name), c.dataPath(folder, name)} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	for _, p := range []string{metaPath(folder, name), dataPath(folder, name)} {
+		if err := c.root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			c.log.Warn("cache: evict", "folder", folder, "name", name, "err", err)
 		}
 	}
@@ -166,12 +164,14 @@ func (c *Cache) evict(key string) {
 }
 
 // scanUsage counts the entries already on disk, from their sidecars, and
-// removes data files that no sidecar accounts for.
+// removes data files that no sidecar accounts for. An entry of an older
+// format (its sidecar kept the small part) is scrubbed and removed.
 func (c *Cache) scanUsage() {
+	old := 0
 	c.eachFile(func(folder string, f fs.DirEntry) {
 		if name, ok := strings.CutSuffix(f.Name(), dataSuffix); ok && validName(name) && f.Type().IsRegular() {
-			if _, err := os.Lstat(c.metaPath(folder, name)); errors.Is(err, fs.ErrNotExist) {
-				os.Remove(filepath.Join(c.dir, folder, f.Name()))
+			if _, err := c.root.Lstat(metaPath(folder, name)); errors.Is(err, fs.ErrNotExist) {
+				c.root.Remove(folder + "/" + f.Name())
 			}
 			return
 		}
@@ -179,11 +179,16 @@ func (c *Cache) scanUsage() {
 		if !ok || !validName(name) {
 			return
 		}
-		sc, err := readSidecar(filepath.Join(c.dir, folder, f.Name()))
+		sc, err := readSidecar(c.root, metaPath(folder, name))
+		if errors.Is(err, errOldFormat) {
+			c.scrub(metaPath(folder, name))
+			c.root.Remove(metaPath(folder, name))
+			old++
+		}
 		if err != nil {
 			// load starts such an entry afresh; until then its data
 			// file is of no use and counts nothing.
-			os.Remove(filepath.Join(c.dir, folder, name+dataSuffix))
+			c.root.Remove(dataPath(folder, name))
 			return
 		}
 		c.mu.Lock()
@@ -193,6 +198,9 @@ func (c *Cache) scanUsage() {
 		c.total += u.bytes
 		c.mu.Unlock()
 	})
+	if old > 0 {
+		c.log.Info("cache: removed entries of an older format, which kept small parts on disk; they are fetched again as read", "entries", old)
+	}
 }
 
 // bytes is the chunk bytes a sidecar records.

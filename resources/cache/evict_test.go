@@ -37,7 +37,7 @@ func bounded(t *testing.T, dir string, max int64) *Cache {
 
 func namedPart(t *testing.T, c *Cache, name string, r resource, o Origin) *Part {
 	t.Helper()
-	p, err := c.Part("models", name, r.v, r.small, o)
+	p, err := c.Part("models", name, r.v, r.key, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,12 +152,12 @@ func TestUploadAndBound(t *testing.T) {
 	a := newResource(4 * cs)
 	readAll(t, namedPart(t, c, "a", a, &memOrigin{data: a.big}), a.big)
 	put := func(name string, r resource) error {
-		w, err := c.Writer("models", name)
+		w, err := c.Writer("models", name, r.key)
 		if err != nil {
 			t.Fatal(err)
 		}
 		w.Write(r.big)
-		return w.Commit(r.v, r.small)
+		return w.Commit(r.v)
 	}
 	if err := put("huge", newResource(7*cs)); err == nil {
 		t.Fatal("an upload larger than the bound was kept")

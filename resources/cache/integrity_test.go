@@ -59,7 +59,7 @@ func TestRandomCorruptions(t *testing.T) {
 		}
 	}
 	// sidecarSpan is a byte range of a field's value in the sidecar's JSON
-	// that binds the entry: the small part, the ETag, the chunk map.
+	// that binds the entry: the binding, the ETag, the chunk map.
 	sidecarSpan := func(meta []byte, field string) (int, int) {
 		i := bytes.Index(meta, []byte(`"`+field+`":`))
 		if i < 0 {
@@ -103,7 +103,7 @@ func TestRandomCorruptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			field := []string{"small", "etag", "small_hash", "big_len", "chunks", "chunk_size", "format"}[rng.IntN(7)]
+			field := []string{"binding", "etag", "small_hash", "big_len", "chunks", "chunk_size", "format"}[rng.IntN(7)]
 			lo, hi := sidecarSpan(meta, field)
 			flip(filepath.Join(dir, metaName), int64(lo+rng.IntN(hi-lo)))
 		}},
@@ -116,7 +116,7 @@ func TestRandomCorruptions(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"sidecar CRC rewritten", func(dir string) {
+		{"chunk tag bit flip", func(dir string) {
 			meta, err := os.ReadFile(filepath.Join(dir, metaName))
 			if err != nil {
 				t.Fatal(err)
@@ -125,8 +125,15 @@ func TestRandomCorruptions(t *testing.T) {
 			if err := json.Unmarshal(meta, &sc); err != nil {
 				t.Fatal(err)
 			}
-			sc.Chunks[rng.Int64N(chunks)] ^= 1 << rng.IntN(32)
-			if err := writeSidecar(filepath.Join(dir, metaName), &sc); err != nil {
+			tg := sc.Chunks[rng.Int64N(chunks)]
+			tg[4+rng.IntN(16)] ^= 1 << rng.IntN(8)
+			sc.Chunks[rng.Int64N(chunks)] = tg
+			root, err := os.OpenRoot(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer root.Close()
+			if err := writeSidecar(root, metaName, &sc); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -145,7 +152,7 @@ func TestRandomCorruptions(t *testing.T) {
 			t.Fatal(err)
 		}
 		o := &memOrigin{data: r.big}
-		p, err := c.Part("models", "yolo.onnx", r.v, r.small, o)
+		p, err := c.Part("models", "yolo.onnx", r.v, r.key, o)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"sync/atomic"
@@ -25,18 +24,19 @@ type Part struct {
 	diskBytes, originBytes atomic.Int64
 }
 
-// Part returns a reader of folder/name's big part at version v, whose small
-// part is small (it must hash to v.SmallHash). An entry of another version
-// on disk is replaced; Parts already open on it go on from their origin.
-func (c *Cache) Part(folder, name string, v Version, small []byte, origin Origin) (*Part, error) {
+// Part returns a reader of folder/name's big part at version v, whose
+// chunks on disk are checked with key (NewKey of the version's small part).
+// An entry of another version on disk is replaced; Parts already open on
+// it go on from their origin.
+func (c *Cache) Part(folder, name string, v Version, key Key, origin Origin) (*Part, error) {
 	if err := checkNames(folder, name); err != nil {
 		return nil, err
 	}
 	if v.BigLen < 0 {
 		return nil, fmt.Errorf("cache: %s/%s: big part of %d bytes", folder, name, v.BigLen)
 	}
-	if HashSmall(small) != v.SmallHash {
-		return nil, fmt.Errorf("cache: %s/%s: small part does not match the version's hash", folder, name)
+	if !key.valid() {
+		return nil, fmt.Errorf("cache: %s/%s: no chunk key", folder, name)
 	}
 	s := c.slot(folder, name)
 	s.mu.Lock()
@@ -47,7 +47,7 @@ func (c *Cache) Part(folder, name string, v Version, small []byte, origin Origin
 	if s.cur != nil {
 		s.cur.detach()
 	}
-	s.cur = c.load(s, folder, name, v, small)
+	s.cur = c.load(s, folder, name, v, key)
 	return &Part{e: s.cur, origin: origin}, nil
 }
 
@@ -61,8 +61,12 @@ func (p *Part) Present() (chunks, total int) {
 	if !p.e.disk {
 		return 0, int(p.e.chunks)
 	}
-	return len(p.e.crcs), int(p.e.chunks)
+	return len(p.e.tags), int(p.e.chunks)
 }
+
+// SetPlainSize records the resource's plaintext size in the entry's
+// sidecar, for listings that have no small part to find it (Meta).
+func (p *Part) SetPlainSize(n int64) { p.e.setPlainSize(n) }
 
 // Stats counts the chunk bytes this Part read from disk and fetched from
 // its origin (a fetch shared by several readers counts once, for the Part
@@ -72,7 +76,7 @@ func (p *Part) Stats() Stats {
 }
 
 // ReadAt reads the big part at off: each chunk the range covers comes from
-// disk when recorded there with a matching CRC, else from the origin (one
+// disk when recorded there with a matching tag, else from the origin (one
 // fetch per chunk however many readers want it), and is then kept on disk.
 // A reader whose ctx ends returns its error at once; the fetch goes on for
 // the others, bounded by the cache's FetchTimeout. (Warm fetches runs of
@@ -238,7 +242,7 @@ func (p *Part) fetchRange(ctx context.Context, lo, hi, spec int64, long bool) ma
 		if e.flights[i] != nil {
 			return false
 		}
-		_, ok := e.crcs[i]
+		_, ok := e.tags[i]
 		return !ok || !e.disk
 	}
 	if e.flights == nil {
@@ -325,12 +329,12 @@ func (p *Part) chunk(ctx context.Context, i int64, whole []byte, use func([]byte
 	// A chunk stored between the look at the disk and the start of a fetch
 	// is read from disk: once more at most, in practice.
 	for range 4 {
-		if crc, ok := e.present(i); ok {
+		if t, ok := e.present(i); ok {
 			dst := whole
 			if dst == nil {
 				dst = e.c.ChunkBuf(e.chunkLen(i))
 			}
-			ok := e.readChunk(i, crc, dst)
+			ok := e.readChunk(i, t, dst)
 			if ok {
 				p.diskBytes.Add(int64(len(dst)))
 				e.c.diskBytes.Add(int64(len(dst)))
@@ -394,9 +398,9 @@ func (p *Part) fetchRun(ctx context.Context, first int64, run []*flight) {
 }
 
 // readChunk reads chunk i from disk into buf and reports whether it is
-// whole and its CRC32C is crc. A chunk that fails is logged and forgotten.
-func (e *entry) readChunk(i int64, crc uint32, buf []byte) bool {
-	f, err := os.Open(e.data)
+// whole and its tag is t. A chunk that fails is logged and forgotten.
+func (e *entry) readChunk(i int64, t tag, buf []byte) bool {
+	f, err := e.c.root.Open(e.data)
 	if err == nil {
 		_, err = f.ReadAt(buf, i*e.chunk)
 		f.Close()
@@ -404,16 +408,16 @@ func (e *entry) readChunk(i int64, crc uint32, buf []byte) bool {
 	switch {
 	case err != nil:
 		e.c.log.Warn("cache: chunk unreadable, fetching it again", "folder", e.folder, "name", e.name, "chunk", i, "err", err)
-	case crc32.Checksum(buf, castagnoli) != crc:
-		e.c.log.Warn("cache: chunk fails its CRC, fetching it again", "folder", e.folder, "name", e.name, "chunk", i)
+	case !e.mkey.check(i, buf, t):
+		e.c.log.Warn("cache: chunk fails its MAC, fetching it again", "folder", e.folder, "name", e.name, "chunk", i)
 	default:
 		return true
 	}
-	e.forget(i, crc)
+	e.forget(i, t)
 	return false
 }
 
-// store writes chunk i to the data file and records its CRC, and reports
+// store writes chunk i to the data file and records its tag, and reports
 // whether it did. A disk error, or no room under the size bound, leaves the
 // chunk unrecorded: the read is served anyway.
 func (e *entry) store(i int64, buf []byte) bool {
@@ -425,7 +429,7 @@ func (e *entry) store(i int64, buf []byte) bool {
 		return false
 	}
 	// O_WRONLY without O_CREATE: a file removed meanwhile is not brought back.
-	f, err := os.OpenFile(e.data, os.O_WRONLY, 0)
+	f, err := e.c.root.OpenFile(e.data, os.O_WRONLY, 0)
 	if err == nil {
 		_, err = f.WriteAt(buf, i*e.chunk)
 		if cerr := f.Close(); err == nil {
@@ -437,7 +441,7 @@ func (e *entry) store(i int64, buf []byte) bool {
 		e.diskError("write chunk", err)
 		return false
 	}
-	if !e.record(i, crc32.Checksum(buf, castagnoli)) {
+	if !e.record(i, e.mkey.tag(i, buf)) {
 		e.c.addBytes(e.key, e.gen, -n)
 		return false
 	}

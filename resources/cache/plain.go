@@ -28,13 +28,13 @@ func (c *Cache) SetPlainSize(folder, name string, v Version, size int64) {
 	if s.cur != nil {
 		return // another version holds the files
 	}
-	p := c.metaPath(folder, name)
-	sc, err := readSidecar(p)
+	p := metaPath(folder, name)
+	sc, err := readSidecar(c.root, p)
 	if err != nil || sc.Version != v || sc.PlainSize == size {
 		return
 	}
 	sc.PlainSize = size
-	if err := writeSidecar(p, sc); err != nil {
+	if err := writeSidecar(c.root, p, sc); err != nil {
 		c.log.Warn("cache: cannot record a plaintext size", "folder", folder, "name", name, "err", err)
 	}
 }

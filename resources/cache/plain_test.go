@@ -8,7 +8,7 @@ func TestPlainSizeKept(t *testing.T) {
 	dir := t.TempDir()
 	c := open(t, dir)
 	r := newResource(3*cs + 100)
-	if _, err := c.Part("f", "m.bin", r.v, r.small, &memOrigin{data: r.big}); err != nil {
+	if _, err := c.Part("f", "m.bin", r.v, r.key, &memOrigin{data: r.big}); err != nil {
 		t.Fatal(err)
 	}
 	c.SetPlainSize("f", "m.bin", r.v, 12345)
@@ -23,7 +23,7 @@ func TestPlainSizeKept(t *testing.T) {
 	if m, _ := c.Lookup("f", "m.bin"); m.PlainSize != 12345 {
 		t.Fatalf("another version's size was recorded: %d", m.PlainSize)
 	}
-	if _, err := c.Part("f", "m.bin", other.v, other.small, &memOrigin{data: other.big}); err != nil {
+	if _, err := c.Part("f", "m.bin", other.v, other.key, &memOrigin{data: other.big}); err != nil {
 		t.Fatal(err)
 	}
 	if m, _ := c.Lookup("f", "m.bin"); m.PlainSize != 0 {

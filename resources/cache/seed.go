@@ -9,7 +9,7 @@ func (c *Cache) ChunkSize() int64 { return c.opt.ChunkSize }
 // the entry records, whatever it is: an open asks before fetching a chunk
 // the cache would not need.
 func (c *Cache) Has(folder, name string, i int64) bool {
-	if checkNames(folder, name) != nil {
+	if checkNames(folder, name) != nil || c.checkFolder(folder, false) != nil {
 		return false
 	}
 	s := c.slot(folder, name)
@@ -19,7 +19,7 @@ func (c *Cache) Has(folder, name string, i int64) bool {
 		_, ok := e.present(i)
 		return ok
 	}
-	sc, err := readSidecar(c.metaPath(folder, name))
+	sc, err := readSidecar(c.root, metaPath(folder, name))
 	if err != nil {
 		return false
 	}
@@ -46,7 +46,7 @@ func (p *Part) Seed(i int64) (deliver func(b []byte)) {
 		return nil
 	}
 	e.mu.Lock()
-	if _, ok := e.crcs[i]; (ok && e.disk) || e.flights[i] != nil {
+	if _, ok := e.tags[i]; (ok && e.disk) || e.flights[i] != nil {
 		e.mu.Unlock()
 		return nil
 	}

@@ -102,7 +102,7 @@ func TestSeedWithoutDisk(t *testing.T) {
 	r := newResource(2 * cs)
 	o := &memOrigin{data: r.big}
 	long := strings.Repeat("m", maxFileName-len(metaSuffix)+1)
-	p, err := c.Part("models", long, r.v, r.small, o)
+	p, err := c.Part("models", long, r.v, r.key, o)
 	if err != nil {
 		t.Fatal(err)
 	}

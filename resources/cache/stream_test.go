@@ -226,7 +226,7 @@ func TestStreamWithoutDisk(t *testing.T) {
 	r := newResource(20 * cs)
 	o := &memStreamer{memOrigin: memOrigin{data: r.big}}
 	long := strings.Repeat("m", maxFileName-len(metaSuffix)+1) // its sidecar's name would be too long
-	p, err := c.Part("models", long, r.v, r.small, o)
+	p, err := c.Part("models", long, r.v, r.key, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,8 @@ package cache
 import (
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -19,31 +17,37 @@ import (
 type Writer struct {
 	c            *Cache
 	folder, name string
+	key          Key
 	f            *os.File
+	tmp          string // f's name in the cache's root
 	n            int64
-	crcs         map[int64]uint32
-	crc          uint32 // of the current chunk so far
+	tags         map[int64]tag
+	buf          []byte // the current chunk so far: GMAC wants it whole
 	err          error
 	done         bool
 }
 
-// Writer starts an entry for folder/name.
-func (c *Cache) Writer(folder, name string) (*Writer, error) {
+// Writer starts an entry for folder/name, of the version whose chunk key
+// is key.
+func (c *Cache) Writer(folder, name string, key Key) (*Writer, error) {
 	if err := checkNames(folder, name); err != nil {
 		return nil, err
 	}
 	if !cacheable(name) {
 		return nil, fmt.Errorf("cache: %s/%s: name too long for a cache file", folder, clip(name))
 	}
-	dir := filepath.Join(c.dir, folder)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if !key.valid() {
+		return nil, fmt.Errorf("cache: %s/%s: no chunk key", folder, name)
+	}
+	if err := c.checkFolder(folder, true); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".upload-*")
+	f, tmp, err := createTemp(c.root, folder, ".upload-")
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	return &Writer{c: c, folder: folder, name: name, f: f, crcs: map[int64]uint32{}}, nil
+	return &Writer{c: c, folder: folder, name: name, key: key, f: f, tmp: tmp, tags: map[int64]tag{},
+		buf: c.ChunkBuf(c.opt.ChunkSize)[:0]}, nil
 }
 
 // Write appends p. It always reports len(p) written; see Writer.
@@ -54,35 +58,49 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return len(p), nil
 	}
-	if _, err := w.f.Write(p); err != nil {
-		w.err = err
-		return len(p), nil
-	}
-	chunk := w.c.opt.ChunkSize
+	chunk := int(w.c.opt.ChunkSize)
 	for q := p; len(q) > 0; {
-		k := min(int64(len(q)), chunk-w.n%chunk)
-		w.crc = crc32.Update(w.crc, castagnoli, q[:k])
-		w.n += k
+		k := min(len(q), chunk-len(w.buf))
+		w.buf = append(w.buf, q[:k]...)
 		q = q[k:]
-		if w.n%chunk == 0 {
-			w.crcs[w.n/chunk-1] = w.crc
-			w.crc = 0
+		if len(w.buf) == chunk {
+			if w.flushChunk(); w.err != nil {
+				return len(p), nil
+			}
 		}
 	}
 	return len(p), nil
 }
 
+// flushChunk tags the chunk in buf and writes it out.
+func (w *Writer) flushChunk() {
+	if len(w.buf) == 0 {
+		return
+	}
+	i := w.n / w.c.opt.ChunkSize
+	w.tags[i] = w.key.tag(i, w.buf)
+	if _, err := w.f.Write(w.buf); err != nil {
+		w.err = err
+	}
+	w.n += int64(len(w.buf))
+	w.buf = w.buf[:0]
+}
+
 // Err is the first disk error, if any.
 func (w *Writer) Err() error { return w.err }
 
-// Commit binds what was written to v and small and moves it into place,
-// replacing any entry of folder/name; Parts open on the old one go on from
-// their origin. On any error the temp file is removed and no entry is left.
-func (w *Writer) Commit(v Version, small []byte) error {
+// Commit binds what was written to v and moves it into place, replacing
+// any entry of folder/name; Parts open on the old one go on from their
+// origin. On any error the temp file is removed and no entry is left.
+func (w *Writer) Commit(v Version) error {
 	if w.done {
 		return errors.New("cache: commit after commit or abort")
 	}
-	err := w.commit(v, small)
+	if w.err == nil {
+		w.flushChunk()
+	}
+	w.putBuf()
+	err := w.commit(v)
 	if err != nil {
 		w.Abort()
 		return fmt.Errorf("cache: commit %s/%s: %w", w.folder, w.name, err)
@@ -91,19 +109,14 @@ func (w *Writer) Commit(v Version, small []byte) error {
 	return nil
 }
 
-func (w *Writer) commit(v Version, small []byte) error {
+func (w *Writer) commit(v Version) error {
 	switch {
 	case w.err != nil:
 		return w.err
 	case v.BigLen != w.n:
 		return fmt.Errorf("version says %d bytes, %d written", v.BigLen, w.n)
-	case HashSmall(small) != v.SmallHash:
-		return errors.New("small part does not match the version's hash")
 	case w.c.opt.MaxBytes > 0 && w.n > w.c.opt.MaxBytes:
 		return fmt.Errorf("%d bytes do not fit in cache_max_bytes %d", w.n, w.c.opt.MaxBytes)
-	}
-	if w.n%w.c.opt.ChunkSize != 0 {
-		w.crcs[w.n/w.c.opt.ChunkSize] = w.crc
 	}
 	if err := w.f.Sync(); err != nil {
 		return err
@@ -119,23 +132,23 @@ func (w *Writer) commit(v Version, small []byte) error {
 		s.cur.detach()
 		s.cur = nil
 	}
-	meta := c.metaPath(w.folder, w.name)
+	meta := metaPath(w.folder, w.name)
 	// No sidecar while the data file changes under it.
-	if err := os.Remove(meta); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := c.root.Remove(meta); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	key := w.folder + "/" + w.name
 	c.setBytes(key, 0)
-	if err := os.Rename(w.f.Name(), c.dataPath(w.folder, w.name)); err != nil {
+	if err := c.root.Rename(w.tmp, dataPath(w.folder, w.name)); err != nil {
 		return err
 	}
 	w.done = true
 	sc := &sidecar{
-		Format: formatVersion, Version: v, Small: append([]byte(nil), small...),
-		ChunkSize: c.opt.ChunkSize, Chunks: w.crcs, LastUsed: time.Now().UTC(),
+		Format: formatVersion, Version: v, ChunkSize: c.opt.ChunkSize,
+		Binding: w.key.binding(v, c.opt.ChunkSize), Chunks: w.tags, LastUsed: time.Now().UTC(),
 	}
-	if err := writeSidecar(meta, sc); err != nil {
-		os.Remove(c.dataPath(w.folder, w.name))
+	if err := writeSidecar(c.root, meta, sc); err != nil {
+		c.root.Remove(dataPath(w.folder, w.name))
 		return err
 	}
 	c.setBytes(key, w.n)
@@ -148,6 +161,14 @@ func (w *Writer) Abort() {
 		return
 	}
 	w.done = true
+	w.putBuf()
 	w.f.Close()
-	os.Remove(w.f.Name())
+	w.c.root.Remove(w.tmp)
+}
+
+func (w *Writer) putBuf() {
+	if w.buf != nil {
+		w.c.PutChunkBuf(w.buf[:cap(w.buf)])
+		w.buf = nil
+	}
 }
