@@ -33,7 +33,7 @@ type entry struct {
 	dirty    int               // chunks recorded since the last sidecar write
 	timer    *time.Timer
 	lastUsed time.Time
-	warned   bool  // a disk error was logged already
+	warned   bool // a disk error was logged already
 }
 
 // load binds folder/name to v: it keeps the entry on disk when its sidecar
