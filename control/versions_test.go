@@ -211,8 +211,8 @@ func TestStackNeverMixesVersions(t *testing.T) {
 	if okMount.Load() == 0 || okLoad.Load() == 0 {
 		t.Fatalf("no whole read through the mount (%d) or /load (%d): the test proved nothing", okMount.Load(), okLoad.Load())
 	}
-	if uploads < int(d/time.Second)/2 {
-		t.Fatalf("only %d uploads in %v", uploads, d)
+	if uploads < 5 {
+		t.Fatalf("only %d uploads in %v: too few versions to mix", uploads, d)
 	}
 }
 
