@@ -213,11 +213,14 @@ func wanRun(cfg wanConfig, work string) (*results, error) {
 			if err := coldLoader(st); err != nil {
 				return nil, err
 			}
+			cdnConns, apiConns := cdnProxy.Conns(), apiProxy.Conns()
 			d, err := firstByte(st.mountPath(), c.off)
 			if err != nil {
 				return nil, err
 			}
 			res.add(c.key, d.Seconds())
+			res.add(c.key+".cdn", float64(cdnProxy.Conns()-cdnConns))
+			res.add(c.key+".api", float64(apiProxy.Conns()-apiConns))
 		}
 
 		// W3 and W5: /load cold, hashed.
@@ -252,7 +255,7 @@ func wanRun(cfg wanConfig, work string) (*results, error) {
 	st.stopLoader()
 
 	if cfg.rclone == "" {
-		res.note("rclone: not run (no binary given)")
+		res.note("rclone: not run (no rclone binary; `make bench-wan` uses one already built, e.g. by `make bench`)")
 	} else if _, err := os.Stat(cfg.rclone); err != nil {
 		res.note("rclone: not run (no binary at %s)", cfg.rclone)
 	} else {
@@ -555,8 +558,8 @@ func (r *results) wanMarkdown(cfg wanConfig, loadBefore, loadAfter string) strin
 		"Baselines go through the same shaped proxy in the same run: ranged GETs with a presigned URL, "+
 		"each on a connection of its own; the original loader's way (%d parallel %d MiB ranged GETs of the whole big part "+
 		"into memory, then AES-256-CBC over all of it, timed to the last plaintext byte; the small part read locally); "+
-		"rclone crypt mounts when its binary is there. The loader of this run fetches with one stream; it does not read "+
-		"`AZAION_CDN_STREAMS`. W6 reads %d resources of %d MiB at once, one reader each.",
+		"rclone crypt mounts when its binary is there. The loader runs with the environment of the bench "+
+		"(so `AZAION_CDN_STREAMS` passes through when set). W6 reads %d resources of %d MiB at once, one reader each.",
 		cfg.latency, 2*cfg.latency, float64(cfg.rate)/1e6, origWorkers, origPart>>20, cfg.readers, cfg.readerSize>>20)
 	w("")
 	w("Machine: %s.  ", machine())
@@ -601,6 +604,7 @@ func (r *results) wanMarkdown(cfg wanConfig, loadBefore, loadAfter string) strin
 		w("| W5 | peak RSS (VmHWM) of the loader during %s | %s (max) | %s | %s | ≤ 100 MiB | %s |",
 			c.what, mib(r.max(c.key)), base, ratio, verdict(r.max(c.key) <= 100<<20))
 	}
+	w("| W4 | `prefetch` of 1 GiB | not measured: the loader has no prefetch yet | — | — | ≥ W1's rate | not run |")
 	together := true
 	for _, v := range r.figs["w6.together"] {
 		together = together && v == 1
@@ -612,9 +616,13 @@ func (r *results) wanMarkdown(cfg wanConfig, loadBefore, loadAfter string) strin
 		r.fig("w6.firstdone", func(v float64) string { return fmt.Sprintf("%.2f s", v) }),
 		map[bool]string{true: "all", false: "not all"}[together], verdict(together))
 	w("")
-	w("W6 per reader: slowest %s, fastest %s; all %d together %s. The loader opened %s CDN connections during W1.",
-		r.fig("w6.slow", mbs), r.fig("w6.fast", mbs), cfg.readers, r.fig("w6.total", mbs),
-		r.fig("w1.conns", func(v float64) string { return fmt.Sprintf("%.0f", v) }))
+	count := func(v float64) string { return fmt.Sprintf("%.0f", v) }
+	w("W6 per reader: slowest %s, fastest %s; all %d together %s.  ",
+		r.fig("w6.slow", mbs), r.fig("w6.fast", mbs), cfg.readers, r.fig("w6.total", mbs))
+	w("Connections the loader opened through the proxies (each costs a round trip to set up): W1, %s to the CDN; "+
+		"W2 at offset 0, %s to the CDN and %s to the Resource API; W2 in the middle, %s and %s.",
+		r.fig("w1.conns", count), r.fig("w2.start.cdn", count), r.fig("w2.start.api", count),
+		r.fig("w2.mid.cdn", count), r.fig("w2.mid.api", count))
 	if r.has("rss.w1.rclone.off") {
 		w("rclone's peak RSS during its W1: `off` %s, with streams %s.", r.fig("rss.w1.rclone.off", mib), r.fig("rss.w1.rclone.streams", mib))
 	}
