@@ -596,6 +596,7 @@ func (r *results) wanMarkdown(cfg wanConfig, loadBefore, loadAfter string) strin
 	}
 	x = r.med("w3") / w1
 	w("| W3 | `POST /load` cold, body hashed | %s | W1, the mount: %s | %.2f× | ≥ 1× | %s |", r.fig("w3", mbs), r.fig("w1", mbs), x, verdict(x >= 1))
+	w("| W4 | `prefetch` of 1 GiB | not measured: the loader has no prefetch yet | — | — | ≥ W1's rate | not run |")
 	for _, c := range []struct{ key, what string }{{"rss.w1", "W1"}, {"rss.w3", "W3"}} {
 		base, ratio := "the file: "+mib(float64(cfg.size)), fmt.Sprintf("%.2f× 100 MiB", r.max(c.key)/(100<<20))
 		if c.key == "rss.w1" && r.has("rss.w1.rclone.streams") {
@@ -604,7 +605,6 @@ func (r *results) wanMarkdown(cfg wanConfig, loadBefore, loadAfter string) strin
 		w("| W5 | peak RSS (VmHWM) of the loader during %s | %s (max) | %s | %s | ≤ 100 MiB | %s |",
 			c.what, mib(r.max(c.key)), base, ratio, verdict(r.max(c.key) <= 100<<20))
 	}
-	w("| W4 | `prefetch` of 1 GiB | not measured: the loader has no prefetch yet | — | — | ≥ W1's rate | not run |")
 	together := true
 	for _, v := range r.figs["w6.together"] {
 		together = together && v == 1
@@ -619,7 +619,7 @@ func (r *results) wanMarkdown(cfg wanConfig, loadBefore, loadAfter string) strin
 	count := func(v float64) string { return fmt.Sprintf("%.0f", v) }
 	w("W6 per reader: slowest %s, fastest %s; all %d together %s.  ",
 		r.fig("w6.slow", mbs), r.fig("w6.fast", mbs), cfg.readers, r.fig("w6.total", mbs))
-	w("Connections the loader opened through the proxies (each costs a round trip to set up): W1, %s to the CDN; "+
+	w("Connections the loader opened through the proxies (which delay bytes, not TCP handshakes): W1, %s to the CDN; "+
 		"W2 at offset 0, %s to the CDN and %s to the Resource API; W2 in the middle, %s and %s.",
 		r.fig("w1.conns", count), r.fig("w2.start.cdn", count), r.fig("w2.start.api", count),
 		r.fig("w2.mid.cdn", count), r.fig("w2.mid.api", count))
