@@ -349,7 +349,9 @@ func rangedGets(url string, size int64, n int) (time.Duration, error) {
 				errs <- nil
 				return
 			}
-			errs <- getRange(ownClient(), url, off, l, io.Discard, nil)
+			hc := ownClient()
+			defer hc.CloseIdleConnections()
+			errs <- getRange(hc, url, off, l, io.Discard, nil)
 		}()
 	}
 	var err error
@@ -383,6 +385,7 @@ func originalWay(st *stack, url string, bigSize int64, key []byte, want [32]byte
 		go func() {
 			defer wg.Done()
 			hc := ownClient()
+			defer hc.CloseIdleConnections()
 			for off := range parts {
 				l := min(origPart, bigSize-off)
 				if err := getRange(hc, url, off, l, nil, big[off:off+l]); err != nil {
