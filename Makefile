@@ -11,7 +11,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BUILDINFO := github.com/azaion/loader/cmd/internal/buildinfo
 LDFLAGS := -s -w -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT)
 
-.PHONY: all build demo test test-arm64 vet lint fuzz fuzz-smoke bench bench-quick bench-unlock clean \
+.PHONY: all build demo test test-arm64 vet lint fuzz fuzz-smoke bench bench-quick bench-unlock bench-wan clean \
 	package install boot-test
 
 all: build
@@ -97,6 +97,21 @@ bench-quick: build
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/azaion-bench ./cmd/azaion-bench
 	bin/azaion-bench --size 104857600 --runs 3 --minio "$(MINIO_BIN)" \
 		$$(test -x "$(RCLONE)" && echo --rclone "$(RCLONE)") --command "make bench-quick"
+
+# Issue 13's WAN scenario (as root): the CDN and the Resource API behind
+# proxies adding 20 ms each way and capping each CDN connection at 25 MB/s;
+# a 256 MiB resource read cold through the mount and /load, 16 concurrent
+# readers, against ranged GETs, the original loader's download-then-decrypt
+# and rclone (only when already built) through the same proxy. Written into
+# BENCHMARKS.md's WAN section. WAN_FLAGS adds flags (e.g. --size). Not part
+# of `make test`.
+WAN_FLAGS ?=
+
+bench-wan: build
+	@test -x "$(MINIO_BIN)" || ./.ci/deps
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/azaion-bench ./cmd/azaion-bench
+	bin/azaion-bench wan --size 268435456 --runs 3 --minio "$(MINIO_BIN)" \
+		$$(test -x "$(RCLONE)" && echo --rclone "$(RCLONE)") --command "$(strip make bench-wan $(WAN_FLAGS))" $(WAN_FLAGS)
 
 # Issue 4's memory figure (as root): `azaion-loader serve` unlocks the
 # archive of a 210 MiB image tar into `docker load` on a private dockerd,

@@ -9,6 +9,9 @@
 //
 // `azaion-bench unlock` measures issue 4's figure instead: the loader's peak
 // RSS while it unlocks a 210 MiB image archive into `docker load` (unlock.go).
+//
+// `azaion-bench wan` measures issue 13's figures with the CDN and the
+// Resource API behind latency-and-bandwidth proxies (wan.go).
 package main
 
 import (
@@ -26,6 +29,13 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "zerofs" {
 		if err := runZeroFS(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "azaion-bench zerofs:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "wan" {
+		if err := runWAN(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "azaion-bench wan:", err)
 			os.Exit(1)
 		}
 		return

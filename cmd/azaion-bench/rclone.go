@@ -34,10 +34,16 @@ func rcloneConfig(bin, dir string, st *stack) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return rcloneConfigAt(dir, "rclone.conf", st, st.minioURL, p1, p2)
+}
+
+// rcloneConfigAt writes the config as name in dir with the S3 remote at
+// endpoint and the crypt remote's obscured passwords p1 and p2.
+func rcloneConfigAt(dir, name string, st *stack, endpoint, p1, p2 string) (string, error) {
 	conf := fmt.Sprintf("[s3b]\ntype = s3\nprovider = Minio\naccess_key_id = %s\nsecret_access_key = %s\nendpoint = %s\nregion = %s\n\n"+
 		"[cb]\ntype = crypt\nremote = s3b:rclone/bench\npassword = %s\npassword2 = %s\n",
-		st.minio.AccessKey, st.minio.SecretKey, st.minioURL, region, p1, p2)
-	path := filepath.Join(dir, "rclone.conf")
+		st.minio.AccessKey, st.minio.SecretKey, endpoint, region, p1, p2)
+	path := filepath.Join(dir, name)
 	return path, os.WriteFile(path, []byte(conf), 0o600)
 }
 
@@ -46,10 +52,12 @@ func rcloneConfig(bin, dir string, st *stack) (string, error) {
 // rows do not probe: a lookup of the file before the timed open would list
 // the bucket (and warm MinIO's metadata of the object) outside the timing,
 // where the loader's timed open includes its lookup.
-func startRclone(bin, conf, dir, cacheDir, mode string, probe bool) (*rcloneMount, error) {
+// extra are more flags for rclone mount.
+func startRclone(bin, conf, dir, cacheDir, mode string, probe bool, extra ...string) (*rcloneMount, error) {
 	os.MkdirAll(dir, 0o755)
-	cmd := exec.Command(bin, "--config", conf, "mount", "cb:", dir, "--read-only",
-		"--vfs-cache-mode", mode, "--cache-dir", cacheDir, "--dir-cache-time", "1h")
+	args := append([]string{"--config", conf, "mount", "cb:", dir, "--read-only",
+		"--vfs-cache-mode", mode, "--cache-dir", cacheDir, "--dir-cache-time", "1h"}, extra...)
+	cmd := exec.Command(bin, args...)
 	var errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &errb, &errb
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}

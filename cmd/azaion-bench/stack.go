@@ -47,6 +47,7 @@ type stack struct {
 	apiURL      string
 	apiSrv      *http.Server
 	apiData     string
+	ref         *refapi.Server
 	resourceKey string
 
 	loader     *exec.Cmd
@@ -101,6 +102,7 @@ func startStack(work, minioBin, loaderBin string) (*stack, error) {
 		s.Close()
 		return nil, err
 	}
+	s.ref = ref
 	// The benchmark's own MinIO on loopback: its root keys serve as both
 	// the downloader's and the uploader's.
 	conf := m.Config("")
@@ -225,7 +227,10 @@ func getJSON(url string, v any) error {
 }
 
 // upload sends the file through POST /upload as a streamed multipart body.
-func (s *stack) upload(path string) error {
+func (s *stack) upload(path string) error { return s.uploadAs(path, benchName) }
+
+// uploadAs uploads the file as name in the bench folder.
+func (s *stack) uploadAs(path, name string) error {
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	go func() {
@@ -234,7 +239,7 @@ func (s *stack) upload(path string) error {
 			defer f.Close()
 			mw.WriteField("folder", benchFolder)
 			var fw io.Writer
-			if fw, err = mw.CreateFormFile("file", benchName); err == nil {
+			if fw, err = mw.CreateFormFile("file", name); err == nil {
 				_, err = io.CopyBuffer(fw, f, make([]byte, 1<<20))
 			}
 			if err == nil {
@@ -243,7 +248,7 @@ func (s *stack) upload(path string) error {
 		}
 		pw.CloseWithError(err)
 	}()
-	req, _ := http.NewRequest(http.MethodPost, "http://"+s.loaderAddr+"/upload/"+benchName, pr)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+s.loaderAddr+"/upload/"+name, pr)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	resp, err := (&http.Client{Timeout: 10 * time.Minute}).Do(req)
 	if err != nil {
