@@ -83,8 +83,16 @@ func TestForgedChunkIsRefetched(t *testing.T) {
 				t.Fatal(err)
 			}
 			readAll(t, p, r.big)
-			if got, total := p.Present(); got != total {
-				t.Fatalf("%d of %d chunks cached", got, total)
+			// A chunk reaches its reader before it is on disk: wait,
+			// bounded, for the last one to be stored.
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				got, total := p.Present()
+				if got == total {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of %d chunks cached", got, total)
+				}
 			}
 			c.Close()
 
