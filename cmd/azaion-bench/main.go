@@ -88,19 +88,28 @@ func main() {
 	}
 }
 
+// workDir makes a fresh work directory; done removes it, unless keep asks
+// to leave it (and its logs) for a look afterwards.
+func workDir(prefix string, keep bool) (dir string, done func(), err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	if keep {
+		return dir, func() { logf("work directory kept: %s", dir) }, nil
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
+}
+
 func runAndReport(cfg config) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("run as root: the benchmark mounts and drops the page cache")
 	}
-	work, err := os.MkdirTemp("", "azaion-bench-")
+	work, done, err := workDir("azaion-bench-", cfg.keep)
 	if err != nil {
 		return err
 	}
-	if cfg.keep {
-		logf("work directory kept: %s", work)
-	} else {
-		defer os.RemoveAll(work)
-	}
+	defer done()
 	cfg.work = work
 	before := loadavg()
 	res, err := run(cfg)

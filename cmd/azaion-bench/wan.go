@@ -85,15 +85,11 @@ func runWAN(args []string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("run as root: the benchmark mounts and drops the page cache")
 	}
-	work, err := os.MkdirTemp("", "azaion-bench-wan-")
+	work, done, err := workDir("azaion-bench-wan-", cfg.keep)
 	if err != nil {
 		return err
 	}
-	if cfg.keep {
-		logf("work directory kept: %s", work)
-	} else {
-		defer os.RemoveAll(work)
-	}
+	defer done()
 	before := loadavg()
 	res, err := wanRun(cfg, work)
 	if err != nil {
