@@ -152,7 +152,8 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 	if hardware == "" {
 		hardware = resources.Hardware()
 	}
-	c, err := cache.Open(cfg.CacheDir, cache.Options{Logger: log, FetchTimeout: time.Duration(cfg.ReadTimeout), MaxBytes: cfg.CacheMaxBytes})
+	c, err := cache.Open(cfg.CacheDir, cache.Options{Logger: log, FetchTimeout: time.Duration(cfg.ReadTimeout), MaxBytes: cfg.CacheMaxBytes,
+		Streams: cfg.CDNStreams})
 	if err != nil {
 		return nil, fmt.Errorf("cache_dir: %w", err)
 	}
