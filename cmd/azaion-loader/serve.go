@@ -171,7 +171,9 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 		ResourceKey: resources.Secret(cfg.ResourceKey),
 		Hardware:    hardware,
 		Folders:     cfg.Folders,
-		CDN: cdn.Options{RangeTimeout: time.Duration(cfg.ReadTimeout), CallTimeout: time.Duration(cfg.ReadTimeout), Logger: log,
+		// A GET that sends nothing for a third of read_timeout resumes, so
+		// that a stalled stream is retried within the read's bound.
+		CDN: cdn.Options{RangeTimeout: time.Duration(cfg.ReadTimeout) / 3, CallTimeout: time.Duration(cfg.ReadTimeout), Logger: log,
 			HTTPClient: &http.Client{Transport: m.loader.Transport("cdn", cdn.Operation, cdn.Operations, cdn.NewTransport())}},
 		Logger: log,
 	})
