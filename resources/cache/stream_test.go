@@ -3,10 +3,12 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -20,6 +22,7 @@ type memStreamer struct {
 	holdAt int64
 	hold   chan struct{}
 	stall  bool
+	delay  time.Duration // before each Read
 
 	smu     sync.Mutex
 	streams [][2]int64 // off, n of each Stream call
@@ -45,6 +48,7 @@ type memBody struct {
 }
 
 func (b *memBody) Read(p []byte) (int, error) {
+	time.Sleep(b.o.delay)
 	if b.off >= min(b.end, int64(len(b.o.data))) {
 		return 0, io.EOF
 	}
@@ -141,6 +145,75 @@ func TestStreamsGrowWhileSequential(t *testing.T) {
 	}
 	readSeq(t, p, r.big)
 	checkSegments(t, o.opened(), int64(len(r.big)), nil)
+}
+
+// TestStreamsBoundedAcrossReaders: however many sequential readers of
+// however many parts, the cache has at most MaxStreams GETs open, and
+// every reader gets its exact bytes.
+func TestStreamsBoundedAcrossReaders(t *testing.T) {
+	c, err := Open(t.TempDir(), Options{ChunkSize: cs, FetchTimeout: 10 * time.Second, Streams: 4, MaxStreams: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	var g gauge
+	var wg sync.WaitGroup
+	for k := range 6 {
+		r := newResource(64*cs + 7*k)
+		o := &memStreamer{memOrigin: memOrigin{data: r.big}, delay: 200 * time.Microsecond}
+		p, err := c.Part("models", fmt.Sprintf("m%d", k), r.v, r.small, gauged{o, &g})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			step := int64(3*cs + 17)
+			b := make([]byte, step)
+			for off := int64(0); off < int64(len(r.big)); off += step {
+				p.Warm(context.Background(), off, step, 8*cs)
+				n, err := p.ReadAt(context.Background(), b, off)
+				if (err != nil && !errors.Is(err, io.EOF)) || string(b[:n]) != string(r.big[off:off+int64(n)]) {
+					t.Errorf("part %d at %d: %d, %v", k, off, n, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if most := g.most.Load(); most > 3 || most < 2 {
+		t.Fatalf("at most %d streams open at once, want 2 or 3 (MaxStreams 3)", most)
+	}
+}
+
+// gauge counts bodies open now, and the most at once.
+type gauge struct{ now, most atomic.Int64 }
+
+// gauged is a Streamer whose bodies count in a gauge until closed.
+type gauged struct {
+	*memStreamer
+	g *gauge
+}
+
+func (s gauged) Stream(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+	body, err := s.memStreamer.Stream(ctx, off, n)
+	if err != nil {
+		return nil, err
+	}
+	now := s.g.now.Add(1)
+	for m := s.g.most.Load(); now > m && !s.g.most.CompareAndSwap(m, now); m = s.g.most.Load() {
+	}
+	return closeHook{body, func() { s.g.now.Add(-1) }}, nil
+}
+
+type closeHook struct {
+	io.ReadCloser
+	hook func()
+}
+
+func (c closeHook) Close() error {
+	c.hook()
+	return c.ReadCloser.Close()
 }
 
 // TestStreamGoesNoFurtherThanWanted: the streams read only the segments
