@@ -235,7 +235,7 @@ func (p *Part) fetchRange(ctx context.Context, lo, hi, spec int64, long bool) ma
 	st, streams := p.origin.(Streamer)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.disk {
+	if !e.disk || e.unkept {
 		// Nothing is kept past its readers: no speculation, and no
 		// stream that outruns them.
 		spec, long = 0, false

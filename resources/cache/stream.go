@@ -110,7 +110,13 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 	go func() {
 		defer close(storing)
 		for a := range stores {
-			e.storePublished(a.i, a.f)
+			// A chunk not kept on disk (no room under MaxBytes) is
+			// fetched again when read: fetch nothing ahead of the
+			// readers until chunks are kept again.
+			kept := e.storePublished(a.i, a.f)
+			e.mu.Lock()
+			e.unkept = !kept
+			e.mu.Unlock()
 			e.c.end(e.key)
 		}
 	}()

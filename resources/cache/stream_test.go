@@ -186,6 +186,25 @@ func TestStreamsBoundedAcrossReaders(t *testing.T) {
 	}
 }
 
+// TestStreamsStopWhenNotKept: when the cache has no room for a reader's
+// chunks (MaxBytes), segments fetched ahead would be fetched again when
+// read: the reader gets about what it reads (a chunk that two reads
+// share comes twice), not every segment twice or more.
+func TestStreamsStopWhenNotKept(t *testing.T) {
+	c, err := Open(t.TempDir(), Options{ChunkSize: cs, FetchTimeout: 10 * time.Second, MaxBytes: 4 * cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	r := newResource(128 * cs)
+	o := &memStreamer{memOrigin: memOrigin{data: r.big}}
+	p := part(t, c, r, o)
+	readSeq(t, p, r.big)
+	if got, most := p.Stats().OriginBytes, int64(len(r.big))*5/4; got > most {
+		t.Fatalf("%d bytes from the origin for a %d-byte part in a cache of 4 chunks, want at most %d", got, len(r.big), most)
+	}
+}
+
 // gauge counts bodies open now, and the most at once.
 type gauge struct{ now, most atomic.Int64 }
 
