@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,15 +21,29 @@ import (
 
 // inFlight is an http.RoundTripper that counts the CDN requests in flight,
 // from the request until its body is closed, and keeps the most at once.
+// It answers the first refuse GETs of a range past the first segment (8
+// MiB) with 503 Slow Down, as an overloaded S3 does.
 type inFlight struct {
 	base http.RoundTripper
 
 	mu       sync.Mutex
 	now, max int
+	refuse   int
+	refused  int
 }
 
 func (c *inFlight) RoundTrip(req *http.Request) (*http.Response, error) {
 	c.mu.Lock()
+	var first int64
+	fmt.Sscanf(req.Header.Get("Range"), "bytes=%d-", &first)
+	if c.refused < c.refuse && req.Method == http.MethodGet && first >= 8<<20 {
+		c.refused++
+		c.mu.Unlock()
+		body := "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+		return &http.Response{StatusCode: http.StatusServiceUnavailable, Status: "503 Service Unavailable", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Content-Type": {"application/xml"}}, Body: io.NopCloser(strings.NewReader(body)),
+			ContentLength: int64(len(body)), Request: req}, nil
+	}
 	c.now++
 	c.max = max(c.max, c.now)
 	c.mu.Unlock()
@@ -153,7 +169,7 @@ func TestSmallColdReadOneRequest(t *testing.T) {
 
 // TestSequentialReadStreamFaults: a stream reset, or stalled, in the middle
 // of a segment is resumed on its own, and the read returns the exact bytes
-// within its bound.
+// within its bound; so does a segment whose GET is answered 503.
 func TestSequentialReadStreamFaults(t *testing.T) {
 	for _, c := range []struct {
 		name  string
@@ -185,6 +201,30 @@ func TestSequentialReadStreamFaults(t *testing.T) {
 			}
 		})
 	}
+	t.Run("503", func(t *testing.T) {
+		_, folder, plain, _, s, count := wanBed(t, 24<<20+123, testbed.StoreOptions{})
+		count.mu.Lock()
+		count.refuse = 2
+		count.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		res, err := s.Open(ctx, folder, "m.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, _, err := readSequential(ctx, res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum != sha256.Sum256(plain) {
+			t.Fatal("bytes read differ from those uploaded")
+		}
+		count.mu.Lock()
+		defer count.mu.Unlock()
+		if count.refused != 2 {
+			t.Fatalf("%d GETs answered 503, want 2", count.refused)
+		}
+	})
 }
 
 // TestSequentialReadReplaced: an object replaced in the middle of a cold
