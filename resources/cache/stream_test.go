@@ -200,7 +200,7 @@ func TestStreamsStopWhenNotKept(t *testing.T) {
 	o := &memStreamer{memOrigin: memOrigin{data: r.big}}
 	p := part(t, c, r, o)
 	readSeq(t, p, r.big)
-	if got, most := p.Stats().OriginBytes, int64(len(r.big))*5/4; got > most {
+	if got, most := p.Stats().OriginBytes, int64(len(r.big))*3/2; got > most {
 		t.Fatalf("%d bytes from the origin for a %d-byte part in a cache of 4 chunks, want at most %d", got, len(r.big), most)
 	}
 }
