@@ -39,11 +39,10 @@ const (
 	aheadTimeout = 2 * time.Minute
 	// aheadMinSize: smaller resources are read without read-ahead.
 	aheadMinSize = 4 * aheadChunk
-	// aheadFetch is how far past the window the big part is fetched once
-	// the window is full (a stream that has read several chunks in a row):
-	// the cache fetches it in runs of several chunks per ranged GET, two
-	// runs ahead, where one GET per chunk would bound a cold read by the
-	// object store's time per request.
+	// aheadFetch is the ahead a reader passes to Warm once its window is
+	// full (a stream that has read several chunks in a row): it marks the
+	// reader as sequential, and the cache's planner then fetches segments
+	// of several chunks ahead of it, several GETs at once.
 	aheadFetch = 16 * aheadChunk
 )
 

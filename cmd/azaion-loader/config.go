@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/azaion/loader/resources/cache"
 )
 
 // Config is the loader's configuration: a YAML file (--config or
@@ -40,6 +42,7 @@ type Config struct {
 	APITimeout     Duration `yaml:"api_timeout"`      // AZAION_API_TIMEOUT: bound on one Resource API call
 	MaxUploadBytes int64    `yaml:"max_upload_bytes"` // AZAION_MAX_UPLOAD_BYTES
 	CacheMaxBytes  int64    `yaml:"cache_max_bytes"`  // AZAION_CACHE_MAX_BYTES: bound on the cache's chunks on disk; 0: none
+	CDNStreams     int      `yaml:"cdn_streams"`      // AZAION_CDN_STREAMS: ranged GETs one sequential reader has in flight at most
 	ControlToken   string   `yaml:"control_token"`    // AZAION_CONTROL_TOKEN: bearer token the control API wants; empty: none
 	LogLevel       string   `yaml:"log_level"`        // AZAION_LOG_LEVEL: debug, info, warn, error
 	LogFormat      string   `yaml:"log_format"`       // AZAION_LOG_FORMAT: text or json
@@ -75,6 +78,7 @@ func defaults() Config {
 		Listen:      "127.0.0.1:8080",
 		ReadTimeout: Duration(30 * time.Second),
 		APITimeout:  Duration(30 * time.Second),
+		CDNStreams:  cache.DefaultStreams,
 		LogLevel:    "info",
 		Unlock:      UnlockConfig{ImagesPath: "/opt/azaion/images.enc", Docker: "docker"},
 	}
@@ -149,6 +153,7 @@ func applyEnv(cfg *Config, env func(string) string) error {
 		{"AZAION_API_TIMEOUT", func(v string) error { return parseDuration(v, &cfg.APITimeout) }},
 		{"AZAION_MAX_UPLOAD_BYTES", func(v string) (err error) { cfg.MaxUploadBytes, err = strconv.ParseInt(v, 10, 64); return }},
 		{"AZAION_CACHE_MAX_BYTES", func(v string) (err error) { cfg.CacheMaxBytes, err = strconv.ParseInt(v, 10, 64); return }},
+		{"AZAION_CDN_STREAMS", func(v string) (err error) { cfg.CDNStreams, err = strconv.Atoi(v); return }},
 	} {
 		if v := env(e.name); v != "" {
 			if err := e.set(v); err != nil {
@@ -197,6 +202,7 @@ func serveFlags(fs *flag.FlagSet, flags *Config, folders *string) {
 	fs.StringVar(&flags.ResourceKeyFile, "resource-key-file", "", "`FILE` holding the resource key (resource_key_file, AZAION_RESOURCE_KEY_FILE)")
 	fs.StringVar(&flags.LogLevel, "log-level", "", "log `LEVEL`: debug, info, warn or error (log_level, AZAION_LOG_LEVEL)")
 	fs.BoolVar(&flags.AllowOther, "allow-other", false, "let other users read the mount (allow_other, AZAION_ALLOW_OTHER)")
+	fs.IntVar(&flags.CDNStreams, "cdn-streams", 0, "ranged `GETS` one sequential reader has in flight at most (cdn_streams, AZAION_CDN_STREAMS)")
 }
 
 func applyFlag(cfg, flags *Config, name string) {
@@ -220,6 +226,8 @@ func applyFlag(cfg, flags *Config, name string) {
 		cfg.LogLevel = flags.LogLevel
 	case "allow-other":
 		cfg.AllowOther = flags.AllowOther
+	case "cdn-streams":
+		cfg.CDNStreams = flags.CDNStreams
 	}
 }
 
@@ -263,6 +271,8 @@ func (c *Config) resolve() error {
 		return errors.New("config: max_upload_bytes (AZAION_MAX_UPLOAD_BYTES) must not be negative")
 	case c.CacheMaxBytes < 0:
 		return errors.New("config: cache_max_bytes (AZAION_CACHE_MAX_BYTES) must not be negative")
+	case c.CDNStreams < 1 || c.CDNStreams > maxCDNStreams:
+		return fmt.Errorf("config: cdn_streams (AZAION_CDN_STREAMS) must be 1 to %d", maxCDNStreams)
 	case c.LogFormat != "" && c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("config: log_format %q: use text or json", c.LogFormat)
 	}
@@ -271,6 +281,9 @@ func (c *Config) resolve() error {
 	}
 	return nil
 }
+
+// maxCDNStreams bounds cdn_streams: each stream holds a few chunk buffers.
+const maxCDNStreams = 64
 
 func validURL(s string) bool {
 	u, err := url.Parse(s)

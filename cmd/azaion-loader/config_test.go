@@ -59,6 +59,7 @@ hardware: "CPU: yaml."
 read_timeout: 5s
 api_timeout: 6s
 max_upload_bytes: 1000
+cdn_streams: 4
 log_level: warn
 unlock:
   images: [a:1, b:2]
@@ -70,7 +71,7 @@ unlock:
 	want := Config{
 		APIURL: "http://yaml.example:1", ResourceKey: "key-from-yaml", CacheDir: "/yaml/cache", Listen: "127.0.0.1:1111",
 		Mount: "/yaml/mnt", Folders: []string{"yaml1", "yaml2"}, Hardware: "CPU: yaml.", ReadTimeout: Duration(5 * time.Second),
-		APITimeout: Duration(6 * time.Second), MaxUploadBytes: 1000, LogLevel: "warn",
+		APITimeout: Duration(6 * time.Second), MaxUploadBytes: 1000, CDNStreams: 4, LogLevel: "warn",
 		Unlock: UnlockConfig{ImagesPath: "/opt/azaion/images.enc", Images: []string{"a:1", "b:2"}, Docker: "docker"},
 	}
 	checkConfig(t, "YAML alone", cfg, want)
@@ -84,6 +85,7 @@ unlock:
 		"AZAION_MAX_UPLOAD_BYTES", "2000",
 		"AZAION_LOG_LEVEL", "error",
 		"AZAION_IMAGES", "c:3",
+		"AZAION_CDN_STREAMS", "12",
 	)
 	cfg, err = loadWith(t, yaml, env)
 	if err != nil {
@@ -91,15 +93,17 @@ unlock:
 	}
 	want.APIURL, want.CacheDir, want.Listen, want.Folders = "http://env.example:2", "/env/cache", "127.0.0.1:2222", []string{"env1", "env2"}
 	want.ReadTimeout, want.MaxUploadBytes, want.LogLevel, want.Unlock.Images = Duration(7*time.Second), 2000, "error", []string{"c:3"}
+	want.CDNStreams = 12
 	checkConfig(t, "YAML and environment", cfg, want)
 
 	cfg, err = loadWith(t, yaml, env, "--api-url", "http://flag.example:3", "--listen", "127.0.0.1:3333",
-		"--folders", "flag1", "--hardware", "CPU: flag.", "--resource-key-file", keyFile, "--log-level", "debug")
+		"--folders", "flag1", "--hardware", "CPU: flag.", "--resource-key-file", keyFile, "--log-level", "debug", "--cdn-streams", "16")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want.APIURL, want.Listen, want.Folders, want.Hardware = "http://flag.example:3", "127.0.0.1:3333", []string{"flag1"}, "CPU: flag."
 	want.ResourceKey, want.ResourceKeyFile, want.LogLevel = "key-from-file", keyFile, "debug"
+	want.CDNStreams = 16
 	checkConfig(t, "YAML, environment and flags", cfg, want)
 
 	// Nothing but the environment, and the defaults.
@@ -108,7 +112,7 @@ unlock:
 		t.Fatal(err)
 	}
 	if cfg.ResourceKey != "key-from-file" || cfg.Listen != "127.0.0.1:8080" || cfg.CacheDir != "/var/cache/azaion-loader" ||
-		cfg.ReadTimeout != Duration(30*time.Second) || cfg.Mount != "" {
+		cfg.ReadTimeout != Duration(30*time.Second) || cfg.Mount != "" || cfg.CDNStreams != 8 {
 		t.Fatalf("environment only: %+v", cfg)
 	}
 }
@@ -118,7 +122,7 @@ func checkConfig(t *testing.T, what string, got, want Config) {
 	if got.APIURL != want.APIURL || got.ResourceKey != want.ResourceKey || got.CacheDir != want.CacheDir ||
 		got.Listen != want.Listen || got.Mount != want.Mount || !slices.Equal(got.Folders, want.Folders) ||
 		got.Hardware != want.Hardware || got.ReadTimeout != want.ReadTimeout || got.APITimeout != want.APITimeout ||
-		got.MaxUploadBytes != want.MaxUploadBytes || got.LogLevel != want.LogLevel ||
+		got.MaxUploadBytes != want.MaxUploadBytes || got.LogLevel != want.LogLevel || got.CDNStreams != want.CDNStreams ||
 		!slices.Equal(got.Unlock.Images, want.Unlock.Images) || got.Unlock.ImagesPath != want.Unlock.ImagesPath {
 		t.Fatalf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
@@ -145,6 +149,9 @@ func TestConfigErrors(t *testing.T) {
 		{"uid env", "", with("AZAION_UID", "root"), "AZAION_UID"},
 		{"max upload env", "", with("AZAION_MAX_UPLOAD_BYTES", "1GB"), "AZAION_MAX_UPLOAD_BYTES"},
 		{"allow other env", "", with("AZAION_ALLOW_OTHER", "perhaps"), "AZAION_ALLOW_OTHER"},
+		{"cdn streams env", "", with("AZAION_CDN_STREAMS", "many"), "AZAION_CDN_STREAMS"},
+		{"cdn streams zero", "cdn_streams: 0\n", with(), "cdn_streams"},
+		{"cdn streams too many", "", with("AZAION_CDN_STREAMS", "65"), "cdn_streams"},
 		{"log level", "", with("AZAION_LOG_LEVEL", "loud"), "loud"},
 		{"log format", "log_format: xml\n", with(), "log_format"},
 		{"email without password", "", with("AZAION_EMAIL", "a@b"), "password"},

@@ -152,7 +152,8 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 	if hardware == "" {
 		hardware = resources.Hardware()
 	}
-	c, err := cache.Open(cfg.CacheDir, cache.Options{Logger: log, FetchTimeout: time.Duration(cfg.ReadTimeout), MaxBytes: cfg.CacheMaxBytes})
+	c, err := cache.Open(cfg.CacheDir, cache.Options{Logger: log, FetchTimeout: time.Duration(cfg.ReadTimeout), MaxBytes: cfg.CacheMaxBytes,
+		Streams: cfg.CDNStreams})
 	if err != nil {
 		return nil, fmt.Errorf("cache_dir: %w", err)
 	}
@@ -170,7 +171,9 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 		ResourceKey: resources.Secret(cfg.ResourceKey),
 		Hardware:    hardware,
 		Folders:     cfg.Folders,
-		CDN: cdn.Options{RangeTimeout: time.Duration(cfg.ReadTimeout), CallTimeout: time.Duration(cfg.ReadTimeout), Logger: log,
+		// A GET that sends nothing for a third of read_timeout resumes, so
+		// that a stalled stream is retried within the read's bound.
+		CDN: cdn.Options{RangeTimeout: time.Duration(cfg.ReadTimeout) / 3, CallTimeout: time.Duration(cfg.ReadTimeout), Logger: log,
 			HTTPClient: &http.Client{Transport: m.loader.Transport("cdn", cdn.Operation, cdn.Operations, cdn.NewTransport())}},
 		Logger: log,
 	})

@@ -28,7 +28,8 @@ type entry struct {
 	tags     map[int64]tag     // chunks on disk → their tags
 	plain    int64             // the plaintext size, once known (SetPlainSize)
 	flights  map[int64]*flight // chunks being fetched
-	streams  []*stream         // streamed runs that can go on (stream.go)
+	streams  []*stream         // streamed runs in flight (stream.go)
+	unkept   bool              // the last streamed chunk was not stored: fetch no further ahead
 	disk     bool              // the files are ours to read and write
 	dirty    int               // chunks recorded since the last sidecar write
 	timer    *time.Timer

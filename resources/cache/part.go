@@ -20,6 +20,7 @@ type Origin interface {
 type Part struct {
 	e      *entry
 	origin Origin
+	plan   planner
 
 	diskBytes, originBytes atomic.Int64
 }
@@ -139,27 +140,33 @@ const fetchAhead = 4
 // Warm starts fetching the chunks of the big part's [off, off+n) that are
 // neither on disk nor being fetched, and returns without waiting: a
 // sequential reader calls it for the range it is about to read, so that
-// the chunks come in runs of one ranged read each. When the entry keeps its
-// chunks on disk, up to ahead bytes past the range are fetched too, in
-// whole runs only. With an origin that streams and ahead > 0, the run is
-// one read that goes on to the end of the big part as later calls want more
-// (stream.go), and the chunks past the range extend it a chunk at a time.
+// the chunks come in runs of one ranged read each. A reader established as
+// sequential says so with ahead > 0, and the Part's planner fetches ahead
+// of it: whole segments of runMax chunks, each one ranged GET, as many at
+// once as the reader has earned (stream.go); the entry must keep its
+// chunks on disk. A short sequential read (a header, the first chunks of
+// a stream) gets just the runs it asks for.
 func (p *Part) Warm(ctx context.Context, off, n, ahead int64) {
 	e := p.e
 	if off < 0 || n <= 0 || off >= e.v.BigLen {
 		return
 	}
-	end := min(off+n, e.v.BigLen)
-	// Only a reader that asks for chunks ahead, one established as
-	// sequential, gets a stream that goes on: a short sequential read (a
-	// header, the first chunks of a stream) gets the runs it asks for.
-	p.fetchRange(ctx, off/e.chunk, (end-1)/e.chunk, (max(ahead, 0)+e.chunk-1)/e.chunk, ahead > 0)
+	lo, hi := off/e.chunk, (min(off+n, e.v.BigLen)-1)/e.chunk
+	if ahead <= 0 {
+		p.plan.reset()
+		p.fetchRange(ctx, lo, hi, 0, false)
+		return
+	}
+	streams := p.plan.grow(hi/runMax, e.c.opt.Streams)
+	p.fetchRange(ctx, lo, hi, int64(streams)*runMax, true)
 }
 
 // runMax is how many chunks one ranged read of the origin fetches at most,
-// but for a sequential reader's stream: an object store takes about as long
-// for a request of 32 bytes as for one of a few MiB, so one chunk per
-// request would bound cold reads.
+// and the size of a sequential reader's segments: an object store takes
+// about as long for a request of 32 bytes as for one of a few MiB, so one
+// chunk per request would bound cold reads, while several segments of
+// 8 MiB (at 1 MiB chunks) in flight fill a far link that caps each
+// connection.
 const runMax = 8
 
 // flight is one chunk being fetched, alone or with the rest of its run.
@@ -221,23 +228,26 @@ func (f *flight) wait(ctx context.Context, use func([]byte)) error {
 // only when the entry keeps chunks on disk.
 //
 // With an origin that streams (a Streamer), each run is one streamed read
-// whose chunks are published one by one as they arrive; a run started for
-// a sequential reader (long) asks the origin for everything up to the end
-// of the big part, or to the next chunk on disk or in flight, and is
-// extended by later calls that want the chunk where it stands, so that a
-// sequential read is one GET kept just ahead of it.
+// whose chunks are published one by one as they arrive. A sequential
+// reader's runs (long) are its segments: aligned to runMax chunks, the
+// window rounded up to a whole segment, each segment's missing chunks one
+// GET (or several, split by chunks on disk or in flight, which are never
+// fetched twice). They run in parallel and land in any order.
 func (p *Part) fetchRange(ctx context.Context, lo, hi, spec int64, long bool) map[int64]*flight {
 	e := p.e
 	out := map[int64]*flight{}
 	st, streams := p.origin.(Streamer)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.disk {
+	if !e.disk || e.unkept {
 		// Nothing is kept past its readers: no speculation, and no
 		// stream that outruns them.
 		spec, long = 0, false
 	}
 	end := min(hi+spec, e.chunks-1)
+	if long {
+		end = min((end/runMax+1)*runMax-1, e.chunks-1) // whole segments
+	}
 	missing := func(i int64) bool {
 		if e.flights[i] != nil {
 			return false
@@ -268,29 +278,15 @@ func (p *Part) fetchRange(ctx context.Context, lo, hi, spec int64, long bool) ma
 			i++
 			continue
 		}
-		if s := e.streamAt(i); streams && s != nil {
-			// The stream's GET brings the chunks up to i anyway: they
-			// are wanted too (those still missing, in a row).
-			j := s.want
-			for ; j <= end && j < s.end && missing(j); j++ {
-				s.queue = append(s.queue, add(j))
-			}
-			s.want = j
-			s.wake()
-			if j > i {
-				i = j
-				continue
-			}
-		}
-		limit := int64(runMax)
-		if streams && long {
-			limit = e.chunks // bounded by end
+		stop := i + runMax
+		if long {
+			stop = (i/runMax + 1) * runMax // the segment's end
 		}
 		j := i + 1
-		for j <= end && j-i < limit && missing(j) {
+		for j <= end && j < stop && missing(j) {
 			j++
 		}
-		if i > hi && j-i < runMax && j < e.chunks {
+		if !long && i > hi && j-i < runMax && j < e.chunks {
 			break
 		}
 		run := make([]*flight, j-i)
@@ -298,15 +294,7 @@ func (p *Part) fetchRange(ctx context.Context, lo, hi, spec int64, long bool) ma
 			run[k] = add(i + int64(k))
 		}
 		if streams {
-			s := &stream{end: j, next: i, want: j, queue: run, more: make(chan struct{}, 1)}
-			if long {
-				// To the end, or to the next chunk that is on disk or
-				// being fetched: a GET that runs into another would
-				// bring its bytes twice.
-				for s.end < e.chunks && missing(s.end) {
-					s.end++
-				}
-			}
+			s := &stream{end: j, next: i, queue: run}
 			e.streams = append(e.streams, s)
 			go p.fetchStream(ctx, st, s)
 		} else {
@@ -370,6 +358,8 @@ func (p *Part) fetchRun(ctx context.Context, first int64, run []*flight) {
 	e := p.e
 	e.c.begin(e.key)
 	defer e.c.end(e.key)
+	e.c.inFlight <- struct{}{}
+	defer func() { <-e.c.inFlight }()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.c.opt.FetchTimeout)
 	defer cancel()
 	off := first * e.chunk

@@ -9,23 +9,23 @@ import (
 )
 
 // TestWarmFetchesWholeRunsAhead: Warm fetches the range asked for and, on
-// disk, whole runs past it, without waiting; a read then finds every chunk
-// on disk with the right bytes.
+// disk, whole segments past it, without waiting; a read then finds every
+// chunk on disk with the right bytes.
 func TestWarmFetchesWholeRunsAhead(t *testing.T) {
 	c := open(t, t.TempDir())
 	r := newResource(20*cs + 100)
 	o := &memOrigin{data: r.big}
 	p := part(t, c, r, o)
 	p.Warm(context.Background(), cs, 2*cs, 16*cs)
-	waitChunks(t, p, 16)
-	// Chunks 1..8 and 9..16 in two runs; 17..20 would be a short run
-	// past the range, so it waits for a reader.
-	if got := o.fetched(); !slices.Equal(got, []int64{cs, 9 * cs}) {
-		t.Fatalf("fetched %v, want runs at chunks 1 and 9", got)
+	waitChunks(t, p, 15)
+	// Chunks 1..7, the rest of the range's segment, and 8..15, the next
+	// segment, in two runs; 16..20 are past the window.
+	if got := o.fetched(); !slices.Equal(got, []int64{cs, 8 * cs}) {
+		t.Fatalf("fetched %v, want runs at chunks 1 and 8", got)
 	}
 	readAll(t, p, r.big)
-	if got := o.fetched(); !slices.Equal(got[:3], []int64{0, cs, 9 * cs}) {
-		t.Fatalf("fetched %v, want chunk 0, then the runs at 1 and 9, then the rest", got)
+	if got := o.fetched(); !slices.Equal(got[:3], []int64{0, cs, 8 * cs}) {
+		t.Fatalf("fetched %v, want chunk 0, then the runs at 1 and 8, then the rest", got)
 	}
 	if s := p.Stats(); s.OriginBytes != int64(len(r.big)) {
 		t.Fatalf("origin bytes %d, want %d", s.OriginBytes, len(r.big))

@@ -6,62 +6,67 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"time"
 )
 
 // Streamer is an Origin that can also read a long range as it arrives
 // (the CDN's one ranged GET, read as the chunks are wanted). The cache
 // uses it, when the origin has it, to publish each chunk of a run as soon
-// as its bytes are in, and to keep one GET going ahead of a sequential
-// reader instead of one GET per run: an object store takes about as long
-// to start a request as to send several MiB.
+// as its bytes are in, and to fetch a sequential reader's segments as
+// several GETs at once: an object store takes about as long to start a
+// request as to send several MiB, and a far CDN caps what one connection
+// carries.
 type Streamer interface {
 	// Stream returns the bytes [off, off+n), ending with io.EOF; ctx
-	// bounds the whole read, and Close ends it early.
+	// bounds the whole read, and Close ends it early. A cut or stalled
+	// body resumes where it stopped, pinned to the same version.
 	Stream(ctx context.Context, off, n int64) (io.ReadCloser, error)
 }
 
-// streamIdle is how long a stream whose chunks are all fetched waits for a
-// reader to want the next before it ends its GET.
-const streamIdle = 2 * time.Second
-
-// stream is one streamed run of chunks: the origin's bytes from chunk next
-// up to end are being read, and the chunks next..want-1 are wanted, their
-// flights in queue. Its fields are under the entry's lock.
-type stream struct {
-	end, next, want int64
-	queue           []*flight
-	more            chan struct{} // a send when want grows
+// planner is how many segments a sequential reader of a Part fetches at
+// once: one at first, so that a reader that stops soon costs one GET, and
+// twice as many for each segment it goes on into, up to Options.Streams. A
+// reader that jumps, or that Warm calls without ahead, starts again at one.
+type planner struct {
+	mu      sync.Mutex
+	seg     int64 // the segment the reader was last in
+	streams int   // 0: none yet
 }
 
-// wake tells the stream that want grew.
-func (s *stream) wake() {
-	select {
-	case s.more <- struct{}{}:
-	default:
-	}
+func (pl *planner) reset() {
+	pl.mu.Lock()
+	pl.streams = 0
+	pl.mu.Unlock()
 }
 
-// streamAt is the stream that chunk i would extend: one whose GET goes on
-// past i and whose wanted chunks end at i or a little before it, so that
-// the stream brings i sooner than a GET of its own would.
-func (e *entry) streamAt(i int64) *stream {
-	for _, s := range e.streams {
-		if s.want <= i && i < s.end && i-s.want < joinGap {
-			return s
+// grow notes the reader in segment seg and returns how many segments it
+// may have in flight past it.
+func (pl *planner) grow(seg int64, most int) int {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	switch {
+	case pl.streams == 0 || seg < pl.seg || seg > pl.seg+int64(pl.streams)+1:
+		pl.streams = 1
+	case seg > pl.seg:
+		for range seg - pl.seg {
+			pl.streams = min(2*pl.streams, most)
 		}
 	}
-	return nil
+	pl.seg = seg
+	return pl.streams
 }
 
-// joinGap is how far past a stream's wanted chunks a chunk may be and
-// still be asked of that stream: a GET of its own takes about as long to
-// start as the stream takes to bring a few MiB, and a second GET of the
-// same bytes would bring them twice.
-const joinGap = runMax
+// stream is one streamed run of chunks: the origin's bytes from chunk next
+// up to end are being read, their flights in queue. Its fields are under
+// the entry's lock.
+type stream struct {
+	end, next int64
+	queue     []*flight
+}
 
-// dropStreamLocked ends s: no call extends it any more, and the flights it
-// was to fill are returned. The caller holds e.mu.
+// dropStreamLocked ends s and returns the flights it was still to fill.
+// The caller holds e.mu.
 func (e *entry) dropStreamLocked(s *stream) []*flight {
 	e.streams = slices.DeleteFunc(e.streams, func(o *stream) bool { return o == s })
 	q := s.queue
@@ -71,20 +76,20 @@ func (e *entry) dropStreamLocked(s *stream) []*flight {
 
 // fetchStream is the one shared fetch of the stream's chunks, in order,
 // each handed to its readers as soon as it has arrived, and then stored.
-// It runs on a context detached from the reader that started it; each
-// chunk must arrive within FetchTimeout of the stream starting to read it
-// (a stalled origin fails every chunk the stream was to fill, and a later
-// read tries again), and the stream ends after streamIdle with nothing
-// wanted, or at once when nothing can extend it.
+// It holds one of the cache's MaxStreams tokens while its GET is open. It
+// runs on a context detached from the reader that started it; each chunk
+// must arrive within FetchTimeout of the stream starting to read it (the
+// origin resumes a cut or stalled body within that time; a chunk that
+// does not arrive fails with every chunk after it, and a later read tries
+// again).
 func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 	e := p.e
 	e.c.begin(e.key)
-	active := true
-	defer func() {
-		if active {
-			e.c.end(e.key)
-		}
-	}()
+	defer e.c.end(e.key)
+	// One of the cache's MaxStreams GETs: readers beyond them wait, rather
+	// than every reader's segments each holding buffers at once.
+	e.c.inFlight <- struct{}{}
+	defer func() { <-e.c.inFlight }()
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancel(nil)
 	off := s.next * e.chunk
@@ -95,7 +100,7 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 		defer body.Close()
 	}
 	// The chunks go to the disk from another goroutine, so that a chunk's
-	// write and CRC overlap the network read of the next ones.
+	// write and check overlap the network read of the next ones.
 	type arrived struct {
 		i int64
 		f *flight
@@ -105,13 +110,13 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 	go func() {
 		defer close(storing)
 		for a := range stores {
-			if !e.storePublished(a.i, a.f) {
-				// A chunk not kept on disk is fetched again when read:
-				// go no further ahead of the readers than they asked.
-				e.mu.Lock()
-				s.end = s.want
-				e.mu.Unlock()
-			}
+			// A chunk not kept on disk (no room under MaxBytes) is
+			// fetched again when read: fetch nothing ahead of the
+			// readers until chunks are kept again.
+			kept := e.storePublished(a.i, a.f)
+			e.mu.Lock()
+			e.unkept = !kept
+			e.mu.Unlock()
 			e.c.end(e.key)
 		}
 	}()
@@ -119,43 +124,9 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 		close(stores)
 		<-storing
 	}()
-	idle := time.NewTimer(streamIdle)
-	idle.Stop()
 	for {
 		e.mu.Lock()
-		if s.next == s.want && err == nil && s.want >= s.end {
-			// Done, and nothing can extend it.
-			e.dropStreamLocked(s)
-			e.mu.Unlock()
-			return
-		}
-		if s.next == s.want && err == nil {
-			// Nothing wanted: wait a little for a reader to want more,
-			// without holding the entry in use. (A wake may be stale: one
-			// sent while the stream was busy.)
-			e.c.end(e.key)
-			active = false
-			idle.Reset(streamIdle)
-			for s.next == s.want {
-				e.mu.Unlock()
-				timedOut := false
-				select {
-				case <-s.more:
-				case <-idle.C:
-					timedOut = true
-				}
-				e.mu.Lock()
-				if timedOut && s.next == s.want {
-					e.dropStreamLocked(s)
-					e.mu.Unlock()
-					return
-				}
-			}
-			idle.Stop()
-			e.c.begin(e.key)
-			active = true
-		}
-		if err != nil {
+		if s.next == s.end || err != nil {
 			fail := e.dropStreamLocked(s)
 			e.mu.Unlock()
 			for k, f := range fail {

@@ -13,13 +13,13 @@ import (
 	"github.com/azaion/loader/resources/cdn/cdntest"
 )
 
-// streamBed puts a 12 MiB big part on MinIO and returns it, a Part over a
+// streamBed puts an 8 MiB big part (one segment) on MinIO and returns it, a Part over a
 // fresh cache (1 MiB chunks) that reads it through a fault proxy, the
 // proxy, and a client that writes to MinIO directly. The Part's CDN client
 // gives up on a GET that sends nothing for rangeTimeout, and makes its
 // requests through gate when it is not nil.
 func streamBed(t *testing.T, rangeTimeout time.Duration, gate *gated) (resource, *Part, *cdntest.Proxy, *cdn.Client) {
-	r, direct, proxy, cfg := putOverProxy(t, 12<<20+5)
+	r, direct, proxy, cfg := putOverProxy(t, 8<<20-11)
 	opt := cdn.Options{RangeTimeout: rangeTimeout}
 	if gate != nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()

@@ -126,8 +126,13 @@ func (b *Bed) NewFolder(t testing.TB) string {
 type StoreOptions struct {
 	CacheDir string        // default: a fresh t.TempDir()
 	Timeout  time.Duration // API calls and CDN ranges; default 10 s
-	Logger   *slog.Logger
-	Folders  []string
+	// RangeTimeout is how long a CDN GET may send nothing before it
+	// resumes; default Timeout.
+	RangeTimeout time.Duration
+	// Streams is the cache's Options.Streams; default its own.
+	Streams int
+	Logger  *slog.Logger
+	Folders []string
 	// APIHTTP and CDNHTTP carry the Store's requests to the Resource API
 	// and the CDN (to count them); nil: the clients' defaults.
 	APIHTTP, CDNHTTP *http.Client
@@ -142,10 +147,13 @@ func (b *Bed) Store(t testing.TB, o StoreOptions) *resources.Store {
 	if o.Timeout == 0 {
 		o.Timeout = 10 * time.Second
 	}
+	if o.RangeTimeout == 0 {
+		o.RangeTimeout = o.Timeout
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	c, err := cache.Open(o.CacheDir, cache.Options{Logger: o.Logger, FetchTimeout: o.Timeout})
+	c, err := cache.Open(o.CacheDir, cache.Options{Logger: o.Logger, FetchTimeout: o.Timeout, Streams: o.Streams})
 	if err != nil {
 		t.Fatalf("testbed: cache: %v", err)
 	}
@@ -155,7 +163,7 @@ func (b *Bed) Store(t testing.TB, o StoreOptions) *resources.Store {
 	}
 	s := resources.NewStore(resources.StoreConfig{
 		API: client, Cache: c, ResourceKey: resources.Secret(b.ResourceKey), Hardware: b.Hardware,
-		Folders: o.Folders, CDN: cdn.Options{RangeTimeout: o.Timeout, CallTimeout: o.Timeout, HTTPClient: o.CDNHTTP}, Logger: o.Logger,
+		Folders: o.Folders, CDN: cdn.Options{RangeTimeout: o.RangeTimeout, CallTimeout: o.Timeout, HTTPClient: o.CDNHTTP}, Logger: o.Logger,
 	})
 	t.Cleanup(func() { s.Close() })
 	return s

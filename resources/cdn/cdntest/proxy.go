@@ -39,13 +39,15 @@ type Proxy struct {
 	target string
 	up     atomic.Int64
 	accept atomic.Int64
+	struck atomic.Int64
 	closed chan struct{}
 	wg     sync.WaitGroup
 
-	mu    sync.Mutex
-	fault *armed
-	shape Shape
-	conns map[*link]struct{}
+	mu       sync.Mutex
+	fault    *armed
+	shape    Shape
+	conns    map[*link]struct{}
+	maxConns int // the most conns open at once since ResetMaxConns
 }
 
 // Shape makes a proxy's new connections behave like a distant, narrow
@@ -105,6 +107,33 @@ func (p *Proxy) BytesFromUpstream() int64 { return p.up.Load() }
 
 // Conns is how many client connections the proxy has accepted.
 func (p *Proxy) Conns() int64 { return p.accept.Load() }
+
+// Struck is how many connections faults have struck.
+func (p *Proxy) Struck() int64 { return p.struck.Load() }
+
+// OpenConns is how many client connections are open now.
+func (p *Proxy) OpenConns() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}
+
+// MaxConns is the most client connections open at once since the proxy
+// started or ResetMaxConns: with clients that reuse idle connections, an
+// upper bound on the requests in flight at once, and, less the
+// connections open before, a lower bound on them.
+func (p *Proxy) MaxConns() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.maxConns
+}
+
+// ResetMaxConns restarts MaxConns from the connections open now.
+func (p *Proxy) ResetMaxConns() {
+	p.mu.Lock()
+	p.maxConns = len(p.conns)
+	p.mu.Unlock()
+}
 
 // Inject arms f, replacing any fault armed before.
 func (p *Proxy) Inject(f Fault) {
@@ -193,6 +222,7 @@ func (p *Proxy) handle(c net.Conn) {
 	default:
 	}
 	p.conns[l] = struct{}{}
+	p.maxConns = max(p.maxConns, len(p.conns))
 	shape := p.shape
 	p.mu.Unlock()
 	defer func() {
@@ -269,6 +299,7 @@ func (p *Proxy) strike(f *armed) bool {
 	if f.left > 0 {
 		f.left--
 	}
+	p.struck.Add(1)
 	return true
 }
 
