@@ -18,7 +18,7 @@ func TestMethodNotAllowedSaysAllow(t *testing.T) {
 	srv, _ := guarded(t, control.Config{})
 	routes := map[string]string{
 		"/health": "GET, HEAD", "/status": "GET, HEAD", "/unlock/status": "GET, HEAD", "/metrics": "GET, HEAD", "/openapi.json": "GET, HEAD",
-		"/login": "POST", "/load/m.bin": "POST", "/load/a%2Fb": "POST", "/upload/m.bin": "POST", "/unlock": "POST",
+		"/login": "POST", "/load/m.bin": "POST", "/load/a%2Fb": "POST", "/upload/m.bin": "POST", "/unlock": "POST", "/prefetch": "POST",
 	}
 	methods := []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 	for path, allow := range routes {

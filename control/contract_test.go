@@ -217,6 +217,7 @@ func TestOpenAPIContract(t *testing.T) {
 
 	creds := fmt.Sprintf(`{"email":%q,"password":%q}`, bed.Email, bed.Password)
 	load := fmt.Sprintf(`{"folder":%q}`, folder)
+	prefetch := fmt.Sprintf(`{"folder":%q,"names":["m.bin"]}`, folder)
 	big := `{"email":"` + strings.Repeat("a", 70<<10) + `"}`
 	const js = "application/json"
 	type kase struct {
@@ -232,7 +233,7 @@ func TestOpenAPIContract(t *testing.T) {
 	}
 	every := []struct{ method, path string }{
 		{"GET", "/health"}, {"GET", "/status"}, {"GET", "/unlock/status"}, {"GET", "/metrics"}, {"GET", "/openapi.json"},
-		{"POST", "/login"}, {"POST", "/load/m.bin"}, {"POST", "/upload/m.bin"}, {"POST", "/unlock"},
+		{"POST", "/login"}, {"POST", "/load/m.bin"}, {"POST", "/upload/m.bin"}, {"POST", "/unlock"}, {"POST", "/prefetch"},
 	}
 
 	// The guard, on every route.
@@ -255,11 +256,12 @@ func TestOpenAPIContract(t *testing.T) {
 		{"openapi", 200, req(t, "GET", srv, "/openapi.json", "", "")},
 		{"load before login", 401, req(t, "POST", srv, "/load/m.bin", js, load)},
 		{"upload before login", 401, req(t, "POST", srv, "/upload/m.bin", upCT, upBody)},
+		{"prefetch before login", 401, req(t, "POST", srv, "/prefetch", js, prefetch)},
 		{"wrong password", 401, req(t, "POST", srv, "/login", js, fmt.Sprintf(`{"email":%q,"password":"wrong"}`, bed.Email))},
 		{"unlock, archive missing", 404, req(t, "POST", srv, "/unlock", js, creds)},
 	})
 	// Bodies that are not what a route takes.
-	for _, p := range []string{"/login", "/load/m.bin", "/unlock"} {
+	for _, p := range []string{"/login", "/load/m.bin", "/unlock", "/prefetch"} {
 		run([]kase{
 			{"not JSON", 400, req(t, "POST", srv, p, js, "{")},
 			{"two JSON values", 400, req(t, "POST", srv, p, js, "{} {}")},
@@ -283,6 +285,7 @@ func TestOpenAPIContract(t *testing.T) {
 	run([]kase{
 		{"login body too slow", 408, stalled("POST", "/login", js, `{"email":"a@b.c","pass`)},
 		{"load body too slow", 408, stalled("POST", "/load/m.bin", js, `{"folder":"mod`)},
+		{"prefetch body too slow", 408, stalled("POST", "/prefetch", js, `{"folder":"mod`)},
 		{"unlock body too slow", 408, stalled("POST", "/unlock", js, `{"email":"a@b.c","pass`)},
 		{"upload below the minimum rate", 408, stalled("POST", "/upload/m.bin", mpType,
 			"--"+boundary+"\r\nContent-Disposition: form-data; name=\"folder\"\r\n\r\n"+folder+"\r\n--"+boundary+"\r\n")},
@@ -292,6 +295,7 @@ func TestOpenAPIContract(t *testing.T) {
 	run([]kase{
 		{"bad filename", 400, req(t, "POST", srv, "/load/.hidden", js, load)},
 		{"bad folder", 400, req(t, "POST", srv, "/load/m.bin", js, `{"folder":"../etc"}`)},
+		{"prefetch, bad name", 400, req(t, "POST", srv, "/prefetch", js, `{"resources":["models/../x"]}`)},
 		{"upload not multipart", 400, req(t, "POST", srv, "/upload/m.bin", js, "{}")},
 		{"upload, file before folder", 400, req(t, "POST", srv, "/upload/m.bin", fileFirstCT, fileFirst)},
 		{"upload without a file part", 422, req(t, "POST", srv, "/upload/m.bin", noFileCT, noFile)},
@@ -305,6 +309,7 @@ func TestOpenAPIContract(t *testing.T) {
 		{"upload over max_upload_bytes", 413, req(t, "POST", srv, "/upload/big.bin", tooBigCT, tooBig)},
 		{"load", 200, req(t, "POST", srv, "/load/m.bin", js, load)},
 		{"load a missing resource", 404, req(t, "POST", srv, "/load/missing.bin", js, load)},
+		{"prefetch", 202, req(t, "POST", srv, "/prefetch", js, prefetch)},
 	})
 	if err := os.WriteFile(archive, []byte("not an archive"), 0o600); err != nil {
 		t.Fatal(err)

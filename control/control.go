@@ -1,5 +1,5 @@
 // Package control serves the loader's control API of PROTOCOL §6 (login,
-// load, upload, unlock, health and status) over a Store, with chi, and the
+// load, upload, prefetch, unlock, health and status) over a Store, with chi, and the
 // loader's metrics on GET /metrics, its backends' counted by LoaderMetrics.
 // It knows nothing of S3, JWTs or CBC: those live behind the Store.
 package control
@@ -66,6 +66,10 @@ type Config struct {
 	// DefaultUploadMinBytes, DefaultUploadWindow.
 	UploadMinBytes int64
 	UploadWindow   time.Duration
+	// Prefetcher works POST /prefetch; nil: one of the handler's own,
+	// over Store, its metrics in Registry, its fetches unbounded by a
+	// lifetime (each is bounded by its reads' timeouts).
+	Prefetcher *Prefetcher
 }
 
 type handler struct {
@@ -80,7 +84,8 @@ type handler struct {
 	listenIP net.IP   // the listen address, when an IP
 	anyIP    bool     // listening on every interface: any IP literal Host
 
-	metrics *httpMetrics
+	metrics    *httpMetrics
+	prefetcher *Prefetcher // prefetch.go
 
 	bodyTimeout    time.Duration // body.go
 	uploadMinBytes int64
@@ -114,6 +119,10 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	registerLoaderGauges(reg, cfg.Build, cfg.Store)
 	h.metrics = newHTTPMetrics(reg)
+	h.prefetcher = cfg.Prefetcher
+	if h.prefetcher == nil {
+		h.prefetcher = NewPrefetcher(PrefetchConfig{Store: cfg.Store, Logger: h.log, Registry: reg})
+	}
 	r := chi.NewRouter()
 	r.Use(requestIDs, h.bodyDeadline, h.logRequests, h.metrics.count, h.recoverer, h.guard)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { writeError(w, http.StatusNotFound, "no such endpoint") })
@@ -125,6 +134,7 @@ func NewHandler(cfg Config) http.Handler {
 	r.Post("/login", h.login)
 	r.Post("/load/{filename}", h.load)
 	r.Post("/upload/{filename}", h.upload)
+	r.Post("/prefetch", h.prefetch)
 	r.Post("/unlock", h.startUnlock)
 	r.Get("/unlock/status", h.unlockStatus)
 	r.Method(http.MethodGet, "/metrics", metricsHandler(reg))
@@ -143,5 +153,6 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 		"authenticated": h.store.LoggedIn(),
 		"modelCacheDir": h.store.CacheDir(),
 		"version":       h.version,
+		"prefetch":      map[string]any{"resources": h.prefetcher.Status()},
 	})
 }

@@ -82,6 +82,9 @@ func FuzzRequests(f *testing.F) {
 		{"POST", "/load/..", "", "", "..", fuzzJSON, true},
 		{"POST", "/load/m.bin", "Content-Type", "application/json", `{"folder":"models"} {}`, fuzzRaw, true},
 		{"POST", "/unlock", "", "", "x", fuzzJSON, true},
+		{"POST", "/prefetch", "", "", "models", fuzzJSON, true},
+		{"POST", "/prefetch", "Content-Type", "application/json", `{"folder":"models","names":["m.bin","a/b"],"resources":["models/x"]}`, fuzzRaw, true},
+		{"POST", "/prefetch", "Content-Type", "application/json", `{"resources":["models/m.bin","models/n.bin"]}`, fuzzRaw, true},
 		{"POST", "/upload/m.bin", "", "models", "model bytes", fuzzMultipart, true},
 		{"POST", "/upload/m.bin", "", strings.Repeat("f", 300), "model bytes", fuzzMultipart, true},
 		{"POST", "/upload/m.bin", "", "models", "model bytes", fuzzFileFirst, true},
@@ -107,15 +110,16 @@ func FuzzRequests(f *testing.F) {
 	// Every label value the handler may use, and so a bound on the series.
 	routes := map[string]bool{"unmatched": true, "other": true, "/health": true, "/status": true, "/login": true,
 		"/load/{filename}": true, "/upload/{filename}": true, "/unlock": true, "/unlock/status": true,
-		"/metrics": true, "/openapi.json": true}
+		"/prefetch": true, "/metrics": true, "/openapi.json": true}
 	methods := map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true,
 		"OPTIONS": true, "CONNECT": true, "TRACE": true, "other": true}
-	documented := map[int]bool{200: true, 400: true, 401: true, 403: true, 404: true, 405: true, 408: true,
+	documented := map[int]bool{200: true, 202: true, 400: true, 401: true, 403: true, 404: true, 405: true, 408: true,
 		413: true, 415: true, 422: true, 501: true}
 	reasons := map[string]bool{"host": true, "cross_site": true, "token": true}
+	states := map[string]bool{"queued": true, "running": true, "done": true, "error": true}
 	// requests and duration: route × method × code, route; refused: reasons;
-	// plus the load byte counter.
-	maxSeries := len(routes)*len(methods)*len(documented) + len(routes) + len(reasons) + 1
+	// plus the load byte counter; prefetch: states, and its byte counter.
+	maxSeries := len(routes)*len(methods)*len(documented) + len(routes) + len(reasons) + 1 + len(states) + 1
 
 	f.Fuzz(func(t *testing.T, method, path, hdrName, hdrValue string, body []byte, kind uint8, auth bool) {
 		if method == "" {
@@ -205,6 +209,8 @@ func FuzzRequests(f *testing.F) {
 						ok = err == nil && documented[c]
 					case "reason":
 						ok = reasons[v]
+					case "state":
+						ok = states[v]
 					case "version", "commit", "goversion":
 						// The binary's own, set at build time.
 						ok = mf.GetName() == "azaion_loader_build_info"

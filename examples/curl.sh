@@ -44,6 +44,19 @@ code=$(curl -sS -H "${AUTH:-X-No-Token: 1}" -o "$tmp/err" -w '%{http_code}' -X P
 echo "$code $(cat "$tmp/err")"
 [ "$code" = 404 ]
 
+step "POST /prefetch: fetch resources whole into the cache, in the background (202)"
+c -X POST "http://$ADDR/prefetch" -H 'Content-Type: application/json' \
+  -d "{\"folder\":\"$FOLDER\",\"names\":[\"$NAME\"]}"
+
+step "GET /status: the prefetch's progress, until done (at most 60 s)"
+i=0
+until c "http://$ADDR/status" | python3 -c 'import json,sys
+r = json.load(sys.stdin)["prefetch"]["resources"][-1]
+print(r["folder"] + "/" + r["name"], r["state"], r["bytes"], "of", r["total"], r.get("error", ""))
+sys.exit(r["state"] not in ("done", "error"))'; do
+  i=$((i + 1)); [ "$i" -lt 120 ] || exit 1; sleep 0.5
+done
+
 step "GET /unlock/status: the Docker image unlock's state"
 c "http://$ADDR/unlock/status"
 

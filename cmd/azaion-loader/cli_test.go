@@ -33,7 +33,7 @@ func testCLI(t *testing.T, bin string) {
 	// `help CMD` prints the same.
 	helpLast := regexp.MustCompile(`\n  -h, --help +print this help\n$`)
 	singleDash := regexp.MustCompile(`(^|\s)-[a-z][a-z-]+`)
-	for _, cmd := range []string{"serve", "demo", "seal", "version", "login", "load", "upload", "unlock", "status"} {
+	for _, cmd := range []string{"serve", "demo", "seal", "version", "login", "load", "upload", "prefetch", "unlock", "status"} {
 		code, stdout, stderr := run(cmd, "--help")
 		if code != 0 || stderr != "" || !strings.HasPrefix(stdout, "Usage: azaion-loader "+cmd) {
 			t.Errorf("%s --help: exit %d, stderr %q, stdout:\n%s", cmd, code, stderr, stdout)

@@ -17,11 +17,12 @@ import (
 
 // Exit codes of the client subcommands, for scripts (the README lists them).
 const (
-	exitFailure      = 1 // anything else: a 4xx/5xx not below, a failed write
-	exitUsage        = 2 // the command line does not parse
-	exitUnauthorized = 3 // 401: not logged in, or the login was refused
-	exitNotFound     = 4 // 404: no such resource (load), no archive (unlock)
-	exitUnreachable  = 5 // no loader answers at --addr
+	exitFailure        = 1 // anything else: a 4xx/5xx not below, a failed write
+	exitUsage          = 2 // the command line does not parse
+	exitUnauthorized   = 3 // 401: not logged in, or the login was refused
+	exitNotFound       = 4 // 404: no such resource (load), no archive (unlock)
+	exitUnreachable    = 5 // no loader answers at --addr
+	exitPrefetchFailed = 6 // prefetch: a resource could not be fetched
 )
 
 // exitError carries a client subcommand's exit code.
@@ -82,7 +83,7 @@ func (c *client) do(ctx context.Context, method, path, contentType string, body 
 		}
 		return nil, exitError{exitUnreachable, fmt.Errorf("no loader answers at %s: %w", c.base, errors.Unwrap(err))}
 	}
-	if resp.StatusCode == http.StatusOK {
+	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusAccepted {
 		return resp, nil
 	}
 	defer resp.Body.Close()

@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/azaion/loader/control"
 	"github.com/azaion/loader/resources/cache"
 )
 
@@ -29,6 +30,7 @@ type Config struct {
 	Listen          string   `yaml:"listen"`            // AZAION_LISTEN: control API address
 	Mount           string   `yaml:"mount"`             // AZAION_MOUNT: mount point; empty: no mount
 	Folders         []string `yaml:"folders"`           // AZAION_FOLDERS (comma-separated): folders always listed
+	Prefetch        []string `yaml:"prefetch"`          // AZAION_PREFETCH (comma-separated): folder/name fetched into the cache after each login
 	Hardware        string   `yaml:"hardware"`          // AZAION_HARDWARE: replaces the computed hardware line
 	Email           string   `yaml:"email"`             // AZAION_EMAIL: log in at start
 	EmailFile       string   `yaml:"email_file"`        // AZAION_EMAIL_FILE
@@ -131,6 +133,7 @@ func applyEnv(cfg *Config, env func(string) string) error {
 	str("AZAION_LISTEN", &cfg.Listen)
 	str("AZAION_MOUNT", &cfg.Mount)
 	list("AZAION_FOLDERS", &cfg.Folders)
+	list("AZAION_PREFETCH", &cfg.Prefetch)
 	str("AZAION_HARDWARE", &cfg.Hardware)
 	str("AZAION_EMAIL", &cfg.Email)
 	str("AZAION_EMAIL_FILE", &cfg.EmailFile)
@@ -278,6 +281,9 @@ func (c *Config) resolve() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
+	}
+	if _, err := control.ParsePrefetch(c.Prefetch); err != nil {
+		return fmt.Errorf("config: prefetch (AZAION_PREFETCH): %w", err)
 	}
 	return nil
 }

@@ -186,3 +186,24 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatalf("examples/loader.yaml: %+v", cfg)
 	}
 }
+
+// TestConfigPrefetch: the prefetch list comes from YAML or, comma-separated,
+// from AZAION_PREFETCH; an entry that is not folder/name is refused at
+// start, naming the key.
+func TestConfigPrefetch(t *testing.T) {
+	base := "api_url: http://x.example\nresource_key: k\ncache_dir: /c\nlisten: 127.0.0.1:1\n"
+	cfg, err := loadWith(t, writeFile(t, "a.yaml", base+"prefetch: [models/a.onnx, other/b.bin]\n"), envOf())
+	if err != nil || !slices.Equal(cfg.Prefetch, []string{"models/a.onnx", "other/b.bin"}) {
+		t.Errorf("YAML: %q, %v", cfg.Prefetch, err)
+	}
+	cfg, err = loadWith(t, writeFile(t, "b.yaml", base+"prefetch: [models/a.onnx]\n"), envOf("AZAION_PREFETCH", "m/x.bin, m/y.bin"))
+	if err != nil || !slices.Equal(cfg.Prefetch, []string{"m/x.bin", "m/y.bin"}) {
+		t.Errorf("environment: %q, %v", cfg.Prefetch, err)
+	}
+	for _, bad := range []string{"no-slash", "models/a/b", "models/../x", "/a.onnx"} {
+		_, err := loadWith(t, writeFile(t, "c.yaml", base), envOf("AZAION_PREFETCH", bad))
+		if err == nil || !strings.Contains(err.Error(), "prefetch (AZAION_PREFETCH)") {
+			t.Errorf("AZAION_PREFETCH=%q: %v, want an error naming prefetch", bad, err)
+		}
+	}
+}

@@ -32,13 +32,14 @@ Clients of a running loader (--addr, default $AZAION_LISTEN or 127.0.0.1:8080):
   azaion-loader load FOLDER/NAME [-o FILE]      download a resource's plaintext
   azaion-loader upload FILE --folder F [--name N]
                                                 encrypt and upload a resource
+  azaion-loader prefetch FOLDER/NAME...         fetch resources into the cache, wait until done
   azaion-loader unlock                          unlock the Docker images, wait until ready
   azaion-loader status [--json]                 logged in? cache dir, unlock state
 
 Each command takes --help and --version; "azaion-loader help CMD" is the
 same as "azaion-loader CMD --help" ("help mount" for the helper form).
 Exit codes: 0 ok, 1 failure, 2 usage; the clients also 3 for 401, 4 for 404,
-5 when no loader answers.
+5 when no loader answers, 6 when prefetch could not fetch a resource.
 
 Example:
   AZAION_API_URL=https://api.example AZAION_RESOURCE_KEY_FILE=/etc/azaion/key \
@@ -94,7 +95,7 @@ type reportedError struct{ code int }
 func (e reportedError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 // commands are the names run dispatches, for "did you mean".
-var commands = []string{"serve", "demo", "seal", "version", "login", "load", "upload", "unlock", "status", "help"}
+var commands = []string{"serve", "demo", "seal", "version", "login", "load", "upload", "prefetch", "unlock", "status", "help"}
 
 func isCommand(s string) bool {
 	for _, c := range commands {
@@ -130,6 +131,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		err = runLoad(ctx, args[1:], stdout, stderr)
 	case "upload":
 		err = runUpload(ctx, args[1:], stdout, stderr)
+	case "prefetch":
+		err = runPrefetch(ctx, args[1:], stdout, stderr)
 	case "unlock":
 		err = runUnlock(ctx, args[1:], stdin, stdout, stderr)
 	case "status":

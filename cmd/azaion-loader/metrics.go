@@ -144,19 +144,24 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// countLogins wraps the Store the control API logs in with, counting.
-func countLogins(s *resources.Store, m *metrics) control.Store {
-	return loginCounter{Store: s, m: m}
+// countLogins wraps the Store the control API logs in with, counting, and
+// calling after (when not nil) once a login succeeds.
+func countLogins(s *resources.Store, m *metrics, after func()) control.Store {
+	return loginCounter{Store: s, m: m, after: after}
 }
 
 type loginCounter struct {
 	*resources.Store
-	m *metrics
+	m     *metrics
+	after func()
 }
 
 func (l loginCounter) Login(ctx context.Context, email, password string) error {
 	err := l.Store.Login(ctx, email, password)
 	l.m.login(err)
+	if err == nil && l.after != nil {
+		l.after()
+	}
 	return err
 }
 

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/azaion/loader/control"
 )
 
 // run runs the built binary with env and args (bounded), stdin from stdin.
@@ -44,7 +46,7 @@ func sumHex(b []byte) string {
 func testClients(t *testing.T, bin string) {
 	b := newOpsBed(t, 2<<20+777)
 	startServe(t, bin, b, []string{"AZAION_IMAGES_PATH=" + filepath.Join(b.dir, "no-archive.enc"),
-		"AZAION_IMAGES=azaion/none:0", "AZAION_DOCKER=/bin/false"})
+		"AZAION_IMAGES=azaion/none:0", "AZAION_DOCKER=/bin/false", "AZAION_PREFETCH=" + b.folder + "/" + b.name})
 	env := append(b.env(), "AZAION_LISTEN="+b.listen)
 	dir := t.TempDir()
 	expect := func(wantCode int, stdin []byte, args ...string) ([]byte, string) {
@@ -54,6 +56,12 @@ func testClients(t *testing.T, bin string) {
 			t.Fatalf("azaion-loader %q: exit %d, want %d\nstdout: %.300s\nstderr: %s", args, code, wantCode, out, errs)
 		}
 		return out, errs
+	}
+
+	// The prefetch list is fetched after the login at start.
+	size := int64(len(b.content))
+	if it := waitPrefetchBytes(t, b.listen, b.folder, b.name, float64(size)); it.State != control.PrefetchDone || it.Bytes != size || it.Total != size {
+		t.Fatalf("prefetch after the login at start: %+v, want done, %d bytes", it, size)
 	}
 
 	out, _ := expect(0, nil, "status", "--json")
@@ -103,6 +111,21 @@ func testClients(t *testing.T, bin string) {
 	expect(exitUnauthorized, nil, "login", "--email", b.bed.Email, "--password-file", filepath.Join(dir, "wrong"))
 	// Without a terminal there is no prompt: a missing password is usage.
 	expect(exitUsage, nil, "login", "--email", b.bed.Email)
+	// Each login fetches the prefetch list again.
+	waitPrefetchBytes(t, b.listen, b.folder, b.name, float64(2*size))
+
+	// prefetch: waits until done, says so on stdout, nothing on a pipe's
+	// stderr; a resource that fails is exit 6, the others still done.
+	key := b.folder + "/" + b.name
+	if out, errs := expect(0, nil, "prefetch", key); string(out) != fmt.Sprintf("%s: done, %d bytes\n", key, size) || errs != "" {
+		t.Errorf("prefetch: stdout %q, stderr %q", out, errs)
+	}
+	out, _ = expect(exitPrefetchFailed, nil, "prefetch", b.folder+"/missing.onnx", key)
+	if !strings.Contains(string(out), b.folder+"/missing.onnx: error: ") || !strings.Contains(string(out), key+": done, ") {
+		t.Errorf("prefetch with a missing resource: stdout %q", out)
+	}
+	expect(exitUsage, nil, "prefetch")
+	expect(exitUsage, nil, "prefetch", "no-slash")
 
 	// unlock without an archive: 404, exit 4.
 	os.WriteFile(filepath.Join(dir, "pw"), []byte(b.bed.Password), 0o600)

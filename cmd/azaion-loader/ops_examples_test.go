@@ -141,7 +141,7 @@ func testExamples(t *testing.T, bin string) {
 	if err != nil {
 		t.Fatalf("curl.sh: %v\n%s", err, outb)
 	}
-	for _, s := range []string{"== GET /openapi.json", "/health /load/{filename} /login /metrics /openapi.json /status /unlock /unlock/status /upload/{filename}", "\n404 "} {
+	for _, s := range []string{"== GET /openapi.json", " done 3000000 of 3000000", "/health /load/{filename} /login /metrics /openapi.json /prefetch /status /unlock /unlock/status /upload/{filename}", "\n404 "} {
 		if !strings.Contains(string(outb), s) {
 			t.Errorf("curl.sh output lacks %q:\n%s", s, outb)
 		}

@@ -60,7 +60,7 @@ func progressShown(op string) *regexp.Regexp {
 	return regexp.MustCompile(`^\r` + op + `: .*\r` + op + `: 3\.0 MiB in [0-9]+\.[0-9]s, [0-9]+\.[0-9] MiB/s\x1b\[K\r\n$`)
 }
 
-// testClientsOnTerminal: on a terminal, load and upload show progress on
+// testClientsOnTerminal: on a terminal, load, upload and prefetch show progress on
 // stderr, and login asks for the password without echoing it.
 func testClientsOnTerminal(t *testing.T, bin string) {
 	b := newOpsBed(t, 3<<20+1)
@@ -107,6 +107,14 @@ func testClientsOnTerminal(t *testing.T, bin string) {
 	}
 	if want := progressShown("upload"); !want.MatchString(out.String()) {
 		t.Errorf("upload on a terminal shows %q, want progress matching %s", out.String(), want)
+	}
+
+	out, _, _, wait = run(false, "prefetch", b.folder+"/"+b.name)
+	if err := wait(); err != nil {
+		t.Fatalf("prefetch: %v: %s", err, out.String())
+	}
+	if want := progressShown("prefetch"); !want.MatchString(out.String()) {
+		t.Errorf("prefetch on a terminal shows %q, want progress matching %s", out.String(), want)
 	}
 
 	out, ptmx, _, wait := run(true, "login", "--email", b.bed.Email)

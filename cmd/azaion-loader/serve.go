@@ -143,6 +143,9 @@ type loader struct {
 	// unmounted is closed when the mount goes away without Close (umount).
 	unmounted chan struct{}
 	metrics   *metrics
+	// prefetch fetches the prefetch config list after each login.
+	prefetch     *control.Prefetcher
+	prefetchList [][2]string
 }
 
 // startLoader wires the parts and starts them: the control API listens and
@@ -188,14 +191,19 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 		Logger: log,
 	})
 	m.reg.MustRegister(&unlockCollector{t: task})
-	h := control.NewHandler(control.Config{Store: countLogins(store, m), Unlock: task, MaxUploadBytes: cfg.MaxUploadBytes, Logger: log, Registry: m.reg,
-		Listen: cfg.Listen, Token: cfg.ControlToken, Version: buildinfo.Get().Version, Build: buildInfo()})
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &loader{log: log, store: store, task: task, cancel: cancel,
+		served: make(chan error, 1), loginTried: make(chan struct{}), unmounted: make(chan struct{}), metrics: m}
+	l.prefetch = control.NewPrefetcher(control.PrefetchConfig{Store: store, Context: ctx, Logger: log, Registry: m.reg})
+	l.prefetchList, _ = control.ParsePrefetch(cfg.Prefetch) // checked by resolve
+	h := control.NewHandler(control.Config{Store: countLogins(store, m, l.afterLogin), Unlock: task, MaxUploadBytes: cfg.MaxUploadBytes, Logger: log, Registry: m.reg,
+		Listen: cfg.Listen, Token: cfg.ControlToken, Version: buildinfo.Get().Version, Build: buildInfo(), Prefetcher: l.prefetch})
 	ln, err := control.Listen(cfg.Listen)
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	l := &loader{log: log, store: store, task: task, srv: control.NewServer(cfg.Listen, h), addr: ln.Addr().String(),
-		served: make(chan error, 1), loginTried: make(chan struct{}), unmounted: make(chan struct{}), metrics: m}
+	l.srv, l.addr = control.NewServer(cfg.Listen, h), ln.Addr().String()
 	if cfg.Mount != "" {
 		uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
 		if cfg.UID != nil {
@@ -210,6 +218,7 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 		})
 		if err != nil {
 			ln.Close()
+			cancel()
 			return nil, fmt.Errorf("mount: %w", err)
 		}
 		store.Watch(l.mount.Invalidate)
@@ -223,8 +232,6 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 	}
 	go func() { l.served <- l.srv.Serve(ln) }()
 	log.Info("control API listening", "addr", l.addr, "cache_dir", c.Dir())
-	ctx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
 	if cfg.Email != "" {
 		go l.loginAtStart(ctx, cfg.Email, cfg.Password)
 	} else {
@@ -247,6 +254,7 @@ func (l *loader) loginAtStart(ctx context.Context, email, password string) {
 		l.metrics.login(err)
 		tried()
 		if err == nil {
+			l.afterLogin()
 			return
 		}
 		if !errors.Is(err, resources.ErrUpstream) {
@@ -260,6 +268,16 @@ func (l *loader) loginAtStart(ctx context.Context, email, password string) {
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, time.Minute)
+	}
+}
+
+// afterLogin queues the prefetch config list: run after each successful
+// login, so that a device fills its cache whenever it gets a link and a
+// session, and a new version published since is fetched too.
+func (l *loader) afterLogin() {
+	if len(l.prefetchList) > 0 {
+		l.log.Info("prefetching the configured resources", "count", len(l.prefetchList))
+		l.prefetch.Add(l.prefetchList)
 	}
 }
 
