@@ -63,6 +63,7 @@ func (r *results) fig(key string, unit func(float64) string) string {
 func (r *results) med(key string) float64 { return r.figs[key].median() }
 
 func (r *results) max(key string) float64 { _, hi := r.figs[key].spread(); return hi }
+func (r *results) min(key string) float64 { lo, _ := r.figs[key].spread(); return lo }
 
 func (r *results) has(key string) bool { return len(r.figs[key]) > 0 }
 
