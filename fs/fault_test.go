@@ -33,7 +33,9 @@ func faultStack(t *testing.T, opt testbed.Options, readTimeout time.Duration) (s
 	want = p.bytes()
 	s.upload(t, nil, "m.bin", bytes.NewReader(want))
 	s.upload(t, nil, "other.bin", strings.NewReader("other resource"))
-	store = s.bed.LoggedIn(t, testbed.StoreOptions{Timeout: readTimeout})
+	// Wired as serve.go wires it: a stalled GET resumes after a third of
+	// the read timeout, within the bound of the read waiting for it.
+	store = s.bed.LoggedIn(t, testbed.StoreOptions{Timeout: readTimeout, RangeTimeout: readTimeout / 3})
 	_, mnt := s.mount(t, store, Options{ReadTimeout: readTimeout})
 	return s, store, filepath.Join(mnt, s.folder), want
 }
