@@ -71,14 +71,31 @@ type readAhead struct {
 	window int64 // chunks kept ahead of the reader
 	lastK  int64 // the chunk the last read started in
 	idle   *time.Timer
+
+	// budget is shared by every reader of the Store: chunks ahead of
+	// what a read needs are started only while it has room (nil: no
+	// limit). charged is what this reader's chunks hold of it; joined
+	// whether it counts among the budget's holders.
+	budget  *bufpool.Budget
+	charged int64
+	joined  bool
+}
+
+// budgeted is a BigPart that tells the read-ahead budget its readers share
+// (a cache.Part: the Store's, through its Cache).
+type budgeted interface {
+	ReadAheadBudget() *bufpool.Budget
 }
 
 // pchunk is one chunk, being decrypted or done.
 type pchunk struct {
 	done chan struct{}
-	buf  *[]byte // the plaintext, once done without err
-	err  error
-	refs int // readers copying from buf, plus one while in live
+	buf  *[]byte // the pooled buffer that holds data
+	data []byte  // the plaintext, once done without err
+	// charge is what the chunk holds of the budget, returned with buf.
+	charge int64
+	err    error
+	refs   int // readers copying from buf, plus one while in live
 	// tail is the end of this chunk's ciphertext that the next chunk
 	// decrypts its first block with; nil when it could not be kept. It is
 	// set before tailReady closes, as soon as the ciphertext is read.
@@ -96,6 +113,9 @@ func newReadAhead(r *Reader) *readAhead {
 		return nil
 	}
 	a := &readAhead{r: r, live: map[int64]*pchunk{}, lastK: -1}
+	if b, ok := r.big.(budgeted); ok {
+		a.budget = b.ReadAheadBudget()
+	}
 	a.chunks = 1
 	for a.rawStart(a.chunks) < r.size {
 		a.chunks++
@@ -175,7 +195,7 @@ func (a *readAhead) slices(need []*pchunk, k0, off, end int64) Span {
 	for i, c := range need {
 		cs := a.start(k0 + int64(i))
 		lo, hi := max(off, cs)-cs, min(end, a.start(k0+int64(i)+1))-cs
-		bs[i] = (*c.buf)[lo:hi]
+		bs[i] = c.data[lo:hi]
 	}
 	return Span{Bytes: bs, release: func() { a.release(need) }}
 }
@@ -229,10 +249,22 @@ func (a *readAhead) acquire(ctx context.Context, off, end int64, onlyDone bool) 
 		need = append(need, c)
 	}
 	if seq {
+		// The window ahead: each chunk only while the budget has room
+		// and this reader is within its share, so that under pressure
+		// the windows shrink, down to the chunks reads need.
 		for k := k1 + 1; k <= min(k1+a.window, a.chunks-1); k++ {
-			if a.live[k] == nil {
-				a.startLocked(ctx, k)
+			if a.live[k] != nil {
+				continue
 			}
+			if !a.joined && a.budget != nil {
+				a.budget.Join()
+				a.joined = true
+			}
+			if !a.budget.TryTake(aheadChunk, a.charged) {
+				break
+			}
+			a.charged += aheadChunk
+			a.startLocked(ctx, k).charge = aheadChunk
 		}
 	}
 	a.evictLocked(k0, k1)
@@ -289,6 +321,30 @@ func (a *readAhead) abandon(cs []*pchunk) {
 		a.dropLocked(k, c)
 	}
 	a.window = 0
+	a.leaveLocked()
+}
+
+// leaveLocked counts the reader out of the budget's holders: it holds
+// nothing ahead any more (its chunks return their charge as they go).
+func (a *readAhead) leaveLocked() {
+	if a.joined {
+		a.budget.Leave()
+		a.joined = false
+	}
+}
+
+// freeLocked returns chunk c's buffer to the pool and its charge to the
+// budget.
+func (a *readAhead) freeLocked(c *pchunk) {
+	if c.buf != nil {
+		chunkBufs.Put(c.buf)
+		c.buf, c.data = nil, nil
+	}
+	if c.charge > 0 {
+		a.budget.Give(c.charge)
+		a.charged -= c.charge
+		c.charge = 0
+	}
 }
 
 // startLocked starts decrypting chunk k, ahead of the reader that needs it.
@@ -310,7 +366,9 @@ func (a *readAhead) fill(ctx context.Context, k int64, c, prev *pchunk) {
 	defer cancel()
 	defer c.cancel()
 	lo, hi := a.start(k), a.start(k+1)
-	bp := chunkBufs.Get(int(hi - lo))
+	// The ciphertext is read into the chunk's own buffer and decrypted
+	// there: no second buffer per chunk in flight.
+	bp := chunkBufs.Get(int(inPlaceLen(lo, hi)))
 	small := int64(len(a.r.small))
 	src := &spliced{big: a.r.big, headEnd: k * aheadChunk, prev: prev}
 	if k+1 < a.chunks {
@@ -318,20 +376,21 @@ func (a *readAhead) fill(ctx context.Context, k int64, c, prev *pchunk) {
 		src.keepAt, src.keepEnd = a.start(k+1)-small, (k+1)*aheadChunk
 	}
 	src.keep = func(b []byte) { c.tail = b; close(c.tailReady) }
-	_, err := a.r.readAt(ctx, src, *bp, lo)
+	data, err := a.r.readInPlace(ctx, src, *bp, lo, hi)
 	if src.keep != nil {
 		close(c.tailReady) // nothing kept
 	}
 	a.mu.Lock()
 	if err != nil {
 		c.err = err
-		chunkBufs.Put(bp)
+		c.buf = bp
+		a.freeLocked(c)
 		if a.live[k] == c { // a failed chunk is tried again by the next read
 			delete(a.live, k)
 			c.refs--
 		}
 	} else {
-		c.buf = bp
+		c.buf, c.data = bp, data
 	}
 	a.mu.Unlock()
 	close(c.done)
@@ -348,9 +407,8 @@ func (a *readAhead) release(cs []*pchunk) {
 
 func (a *readAhead) unrefLocked(c *pchunk) {
 	c.refs--
-	if c.refs == 0 && c.buf != nil {
-		chunkBufs.Put(c.buf)
-		c.buf = nil
+	if c.refs == 0 {
+		a.freeLocked(c)
 	}
 }
 
@@ -402,6 +460,7 @@ func (a *readAhead) drop() {
 		a.dropLocked(k, c)
 	}
 	a.window, a.next, a.lastK = 0, 0, -1
+	a.leaveLocked()
 }
 
 // spliced is the big part as one chunk's decryption reads it. It reads the

@@ -212,6 +212,24 @@ func (r *Reader) ReadyAt(ctx context.Context, n int, off int64) (Span, bool) {
 	return r.ahead.ready(ctx, n, off)
 }
 
+// inPlaceLen is the buffer readInPlace needs for plaintext [lo, hi).
+func inPlaceLen(lo, hi int64) int64 {
+	return ((hi-1)/BlockSize - lo/BlockSize + 2) * BlockSize
+}
+
+// readInPlace reads the ciphertext of plaintext [lo, hi) (lo on a block,
+// hi ≤ size) from src into buf (inPlaceLen bytes at least) and decrypts it
+// there, returning the plaintext as a slice of buf.
+func (r *Reader) readInPlace(ctx context.Context, src BigPart, buf []byte, lo, hi int64) ([]byte, error) {
+	first := lo / BlockSize
+	buf = buf[:inPlaceLen(lo, hi)]
+	if err := r.readCipherFrom(ctx, src, buf, first*BlockSize); err != nil {
+		return nil, err
+	}
+	r.decrypt(buf)
+	return buf[BlockSize+lo-first*BlockSize:][:hi-lo], nil
+}
+
 // readAt reads plaintext at off, the big part's ciphertext from src.
 func (r *Reader) readAt(ctx context.Context, src BigPart, p []byte, off int64) (int, error) {
 	if off < 0 {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/azaion/loader/resources/api"
+	"github.com/azaion/loader/resources/bufpool"
 	"github.com/azaion/loader/resources/cache"
 	"github.com/azaion/loader/resources/cdn"
 )
@@ -25,7 +26,11 @@ type StoreConfig struct {
 	Hardware    string       // the device's hardware line
 	Folders     []string     // folders always listed
 	CDN         cdn.Options  // how the CDN client is built once cdn.yaml is known
-	Logger      *slog.Logger
+	// ReadAheadBudget is the plaintext, in bytes, that the read-ahead
+	// windows of all readers hold between them at most, beyond the one
+	// chunk each read needs: 0 is DefaultReadAheadBudget.
+	ReadAheadBudget int64
+	Logger          *slog.Logger
 }
 
 // Store reads and writes resources: small parts through the Resource API,
@@ -58,6 +63,11 @@ type session struct {
 	cdn    *cdn.Client
 }
 
+// DefaultReadAheadBudget lets 16 readers at once (a device starting its
+// model servers) stay within 128 MiB of RSS: each keeps two or three chunks
+// ahead, and every reader still has the chunk it reads besides.
+const DefaultReadAheadBudget = 32 << 20
+
 // prefill readies the read path's own buffers once per process.
 var prefill sync.Once
 
@@ -76,6 +86,11 @@ func NewStore(cfg StoreConfig) *Store {
 	// The first open's GETs, and its first read, find their buffers ready:
 	// on a VM a fresh MiB is milliseconds of page faults.
 	cfg.Cache.Prefill(2)
+	budget := cfg.ReadAheadBudget
+	if budget <= 0 {
+		budget = DefaultReadAheadBudget
+	}
+	cfg.Cache.SetReadAheadBudget(bufpool.NewBudget(budget))
 	prefill.Do(func() {
 		chunkBufs.Prefill(1)
 		cipherBufs.Prefill(1)

@@ -49,6 +49,10 @@ type Config struct {
 	LogLevel       string   `yaml:"log_level"`        // AZAION_LOG_LEVEL: debug, info, warn, error
 	LogFormat      string   `yaml:"log_format"`       // AZAION_LOG_FORMAT: text or json
 
+	// AZAION_READ_AHEAD_BUDGET: bytes of decrypted read-ahead all readers
+	// hold between them at most; 0: resources.DefaultReadAheadBudget.
+	ReadAheadBudget int64 `yaml:"read_ahead_budget"`
+
 	Unlock UnlockConfig `yaml:"unlock"`
 
 	source string // the config file's absolute path, the mount's source; not a YAML key
@@ -157,6 +161,7 @@ func applyEnv(cfg *Config, env func(string) string) error {
 		{"AZAION_MAX_UPLOAD_BYTES", func(v string) (err error) { cfg.MaxUploadBytes, err = strconv.ParseInt(v, 10, 64); return }},
 		{"AZAION_CACHE_MAX_BYTES", func(v string) (err error) { cfg.CacheMaxBytes, err = strconv.ParseInt(v, 10, 64); return }},
 		{"AZAION_CDN_STREAMS", func(v string) (err error) { cfg.CDNStreams, err = strconv.Atoi(v); return }},
+		{"AZAION_READ_AHEAD_BUDGET", func(v string) (err error) { cfg.ReadAheadBudget, err = strconv.ParseInt(v, 10, 64); return }},
 	} {
 		if v := env(e.name); v != "" {
 			if err := e.set(v); err != nil {
@@ -274,6 +279,8 @@ func (c *Config) resolve() error {
 		return errors.New("config: max_upload_bytes (AZAION_MAX_UPLOAD_BYTES) must not be negative")
 	case c.CacheMaxBytes < 0:
 		return errors.New("config: cache_max_bytes (AZAION_CACHE_MAX_BYTES) must not be negative")
+	case c.ReadAheadBudget < 0:
+		return errors.New("config: read_ahead_budget (AZAION_READ_AHEAD_BUDGET) must not be negative")
 	case c.CDNStreams < 1 || c.CDNStreams > maxCDNStreams:
 		return fmt.Errorf("config: cdn_streams (AZAION_CDN_STREAMS) must be 1 to %d", maxCDNStreams)
 	case c.LogFormat != "" && c.LogFormat != "text" && c.LogFormat != "json":

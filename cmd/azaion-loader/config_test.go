@@ -60,6 +60,7 @@ read_timeout: 5s
 api_timeout: 6s
 max_upload_bytes: 1000
 cdn_streams: 4
+read_ahead_budget: 16777216
 log_level: warn
 unlock:
   images: [a:1, b:2]
@@ -71,7 +72,7 @@ unlock:
 	want := Config{
 		APIURL: "http://yaml.example:1", ResourceKey: "key-from-yaml", CacheDir: "/yaml/cache", Listen: "127.0.0.1:1111",
 		Mount: "/yaml/mnt", Folders: []string{"yaml1", "yaml2"}, Hardware: "CPU: yaml.", ReadTimeout: Duration(5 * time.Second),
-		APITimeout: Duration(6 * time.Second), MaxUploadBytes: 1000, CDNStreams: 4, LogLevel: "warn",
+		APITimeout: Duration(6 * time.Second), MaxUploadBytes: 1000, CDNStreams: 4, LogLevel: "warn", ReadAheadBudget: 16 << 20,
 		Unlock: UnlockConfig{ImagesPath: "/opt/azaion/images.enc", Images: []string{"a:1", "b:2"}, Docker: "docker"},
 	}
 	checkConfig(t, "YAML alone", cfg, want)
@@ -86,6 +87,7 @@ unlock:
 		"AZAION_LOG_LEVEL", "error",
 		"AZAION_IMAGES", "c:3",
 		"AZAION_CDN_STREAMS", "12",
+		"AZAION_READ_AHEAD_BUDGET", "8388608",
 	)
 	cfg, err = loadWith(t, yaml, env)
 	if err != nil {
@@ -93,7 +95,7 @@ unlock:
 	}
 	want.APIURL, want.CacheDir, want.Listen, want.Folders = "http://env.example:2", "/env/cache", "127.0.0.1:2222", []string{"env1", "env2"}
 	want.ReadTimeout, want.MaxUploadBytes, want.LogLevel, want.Unlock.Images = Duration(7*time.Second), 2000, "error", []string{"c:3"}
-	want.CDNStreams = 12
+	want.CDNStreams, want.ReadAheadBudget = 12, 8<<20
 	checkConfig(t, "YAML and environment", cfg, want)
 
 	cfg, err = loadWith(t, yaml, env, "--api-url", "http://flag.example:3", "--listen", "127.0.0.1:3333",
@@ -123,6 +125,7 @@ func checkConfig(t *testing.T, what string, got, want Config) {
 		got.Listen != want.Listen || got.Mount != want.Mount || !slices.Equal(got.Folders, want.Folders) ||
 		got.Hardware != want.Hardware || got.ReadTimeout != want.ReadTimeout || got.APITimeout != want.APITimeout ||
 		got.MaxUploadBytes != want.MaxUploadBytes || got.LogLevel != want.LogLevel || got.CDNStreams != want.CDNStreams ||
+		got.ReadAheadBudget != want.ReadAheadBudget ||
 		!slices.Equal(got.Unlock.Images, want.Unlock.Images) || got.Unlock.ImagesPath != want.Unlock.ImagesPath {
 		t.Fatalf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
@@ -151,6 +154,7 @@ func TestConfigErrors(t *testing.T) {
 		{"allow other env", "", with("AZAION_ALLOW_OTHER", "perhaps"), "AZAION_ALLOW_OTHER"},
 		{"cdn streams env", "", with("AZAION_CDN_STREAMS", "many"), "AZAION_CDN_STREAMS"},
 		{"cdn streams zero", "cdn_streams: 0\n", with(), "cdn_streams"},
+		{"read-ahead budget negative", "", with("AZAION_READ_AHEAD_BUDGET", "-1"), "read_ahead_budget"},
 		{"cdn streams too many", "", with("AZAION_CDN_STREAMS", "65"), "cdn_streams"},
 		{"log level", "", with("AZAION_LOG_LEVEL", "loud"), "loud"},
 		{"log format", "log_format: xml\n", with(), "log_format"},

@@ -178,7 +178,8 @@ func startLoader(cfg Config, log *slog.Logger) (*loader, error) {
 		// that a stalled stream is retried within the read's bound.
 		CDN: cdn.Options{RangeTimeout: time.Duration(cfg.ReadTimeout) / 3, CallTimeout: time.Duration(cfg.ReadTimeout), Logger: log,
 			HTTPClient: &http.Client{Transport: m.loader.Transport("cdn", cdn.Operation, cdn.Operations, cdn.NewTransport())}},
-		Logger: log,
+		Logger:          log,
+		ReadAheadBudget: cfg.ReadAheadBudget,
 	})
 	task := unlock.New(unlock.Config{
 		ArchivePath: cfg.Unlock.ImagesPath,

@@ -93,7 +93,8 @@ type Cache struct {
 
 	diskBytes, originBytes, evictions atomic.Int64
 
-	bufs *bufpool.Pool // chunk buffers, for streams and for reads of part of a chunk
+	bufs   *bufpool.Pool // chunk buffers, for streams and for reads of part of a chunk
+	budget aheadBudget   // the read-ahead budget of the readers over its Parts
 
 	// inFlight holds a token for each ranged GET in flight (MaxStreams).
 	inFlight chan struct{}
