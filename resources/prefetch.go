@@ -162,6 +162,13 @@ func (a *readAhead) span(ctx context.Context, n int, off int64, into func() ([]b
 	if !ok {
 		return a.r.readInto(ctx, n, off, into)
 	}
+	if n <= directMax && !allDone(need) {
+		// A small read (a header) does not wait for whole chunks: it
+		// decrypts its own blocks as soon as the cache has them in, while
+		// its chunks go on being fetched and decrypted for the reads after.
+		a.release(need)
+		return a.r.readInto(ctx, n, off, into)
+	}
 	for _, c := range need {
 		select {
 		case <-ctx.Done():
@@ -276,6 +283,19 @@ func (a *readAhead) acquire(ctx context.Context, off, end int64, onlyDone bool) 
 		return nil, 0, false
 	}
 	return need, k0, true
+}
+
+// directMax is the largest read that span serves straight from the big
+// part while its chunks are still on their way.
+const directMax = 64 << 10
+
+func allDone(cs []*pchunk) bool {
+	for _, c := range cs {
+		if !isDone(c) {
+			return false
+		}
+	}
+	return true
 }
 
 func isDone(c *pchunk) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"time"
@@ -75,7 +76,7 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 	// it matches the tail's.
 	var head *headFetch
 	if first && !(cached && meta.Present > 0 && s.cache.Has(folder, name, 0)) {
-		head = startHead(ctx, s.log, sess.cdn, folder, name, s.cache)
+		head = startHead(ctx, s.log, sess.cdn, folder, name, s.cache.ChunkSize())
 		defer func() { head.drop() }()
 	}
 	small, err := s.get(ctx, sess, folder, name+".small")
@@ -231,77 +232,91 @@ func (o cdnOrigin) ReadAt(ctx context.Context, p []byte, off int64) (int, error)
 }
 
 // headFetch is an open's GET of the big part's first chunk, made beside
-// the small part and the tail.
+// the small part and the tail. Its body is read only once the open knows
+// the version, and then into the cache as it arrives, so that a first read
+// at offset 0 waits for its own bytes, not the whole chunk.
 type headFetch struct {
 	log    *slog.Logger
 	began  time.Time
 	cancel context.CancelFunc
 	done   chan headResult // buffered: the GET never waits for a reader
-	cache  *cache.Cache    // whose chunk buffer the GET reads into
 }
 
 type headResult struct {
-	obj cdn.Object
-	buf []byte
-	err error
+	obj  cdn.Object
+	body io.ReadCloser
+	err  error
 }
 
-// startHead starts the GET of folder/name's first chunk, into a chunk
-// buffer of cc. It is detached
-// from ctx, since its chunk may be handed to the cache after the open
-// returns, and bounded by the CDN client's RangeTimeout.
-func startHead(ctx context.Context, log *slog.Logger, c *cdn.Client, folder, name string, cc *cache.Cache) *headFetch {
+// startHead starts the GET of folder/name's first chunk of size bytes. It
+// is detached from ctx, since its chunk may be handed to the cache after
+// the open returns, and bounded by the CDN client's RangeTimeout.
+func startHead(ctx context.Context, log *slog.Logger, c *cdn.Client, folder, name string, size int64) *headFetch {
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	h := &headFetch{log: log, began: time.Now(), cancel: cancel, done: make(chan headResult, 1), cache: cc}
+	h := &headFetch{log: log, began: time.Now(), cancel: cancel, done: make(chan headResult, 1)}
 	go func() {
-		buf := cc.ChunkBuf(cc.ChunkSize())
-		obj, got, err := c.Head(hctx, folder, name, buf)
-		h.done <- headResult{obj: obj, buf: buf[:got], err: err}
+		obj, body, err := c.HeadStream(hctx, folder, name, size)
+		h.done <- headResult{obj: obj, body: body, err: err}
 	}()
 	return h
 }
 
 // drop gives up the GET, for an open that failed: the goroutine ends as
-// soon as its request does, and the buffer goes with it.
+// soon as its request does, and its body is closed.
 func (h *headFetch) drop() {
 	if h != nil {
 		h.cancel()
+		go func() {
+			if r := <-h.done; r.body != nil {
+				r.body.Close()
+			}
+		}()
 	}
 }
 
-// seed hands the first chunk to part when it comes from version v, at
-// once or, while the GET is still on its way, through a flight that the
-// first read waits for instead of a GET of its own. A chunk of another
-// version is dropped, and the cache fetches it pinned.
+// seed hands the first chunk's body to part when it comes from version v,
+// at once or, while the GET is still on its way, through a flight that the
+// first read waits for instead of a GET of its own. A body of another
+// version is closed unread, and the cache fetches the chunk pinned.
 func (h *headFetch) seed(part *cache.Part, v cache.Version) {
 	if h == nil {
 		return
 	}
-	deliver := part.Seed(0)
+	deliver := part.SeedStream(0)
 	if deliver == nil {
-		h.cancel()
+		h.drop()
 		return
 	}
-	match := func(r headResult) []byte {
+	match := func(r headResult) io.ReadCloser {
 		ok := r.err == nil && r.obj.ETag == v.ETag && r.obj.Size == v.BigLen
-		h.log.Debug("first chunk fetched at open", "bytes", len(r.buf), "kept", ok, "err", r.err, "took_ms", ms(time.Since(h.began)))
+		h.log.Debug("first chunk's GET answered at open", "kept", ok, "err", r.err, "took_ms", ms(time.Since(h.began)))
 		if !ok {
-			h.cache.PutChunkBuf(r.buf)
+			if r.body != nil {
+				r.body.Close()
+			}
+			h.cancel()
 			return nil
 		}
-		return r.buf
+		return &cancelBody{r.body, h.cancel}
 	}
 	select {
 	case r := <-h.done:
-		h.cancel()
 		deliver(match(r))
 	default:
-		go func() {
-			r := <-h.done
-			h.cancel()
-			deliver(match(r))
-		}()
+		go func() { deliver(match(<-h.done)) }()
 	}
+}
+
+// cancelBody is a body whose Close also ends the context it was read on.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 // ms is d in milliseconds, for debug logs.

@@ -30,6 +30,7 @@ type inFlight struct {
 	now, max int
 	refuse   int
 	refused  int
+	gets     int // GETs made
 }
 
 func (c *inFlight) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -46,6 +47,9 @@ func (c *inFlight) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	c.now++
 	c.max = max(c.max, c.now)
+	if req.Method == http.MethodGet {
+		c.gets++
+	}
 	c.mu.Unlock()
 	resp, err := c.base.RoundTrip(req)
 	if err != nil {
@@ -164,6 +168,67 @@ func TestSmallColdReadOneRequest(t *testing.T) {
 	}
 	if n := count.most(); n > 2 {
 		t.Fatalf("%d CDN requests in flight at once for a 4 KiB read", n)
+	}
+}
+
+// TestSmallColdReadFirstBytes: a cold 4 KiB read at offset 0, or at a
+// chunk boundary in the middle (whose CBC block before it ends the chunk
+// before), returns the exact bytes and costs no more GETs than the open's
+// two (tail, first chunk) and, in the middle, one more: the bytes it needs
+// from the end of one chunk come with the GET of the next.
+func TestSmallColdReadFirstBytes(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		off  int64
+		gets int
+	}{{"offset 0", 0, 2}, {"middle", 12 << 20, 3}} {
+		t.Run(c.name, func(t *testing.T) {
+			_, folder, plain, _, s, count := wanBed(t, 24<<20+123, testbed.StoreOptions{})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			res, err := s.Open(ctx, folder, "m.bin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, 4096)
+			if n, err := res.ReadAt(ctx, got, c.off); err != nil || n != len(got) || sha256.Sum256(got) != sha256.Sum256(plain[c.off:c.off+4096]) {
+				t.Fatalf("read at %d: %d, %v", c.off, n, err)
+			}
+			time.Sleep(500 * time.Millisecond) // anything started ahead shows by now
+			count.mu.Lock()
+			defer count.mu.Unlock()
+			if count.gets > c.gets {
+				t.Fatalf("%d CDN GETs for an open and a 4 KiB read at %d, want at most %d", count.gets, c.off, c.gets)
+			}
+		})
+	}
+}
+
+// TestSmallColdReadReplaced: an object replaced after the open fails a
+// cold read in the middle with cdn.ErrChanged, and a read at offset 0
+// (whose chunk the open's GET brings) returns the old object's bytes or
+// fails the same way: never a byte of the new object.
+func TestSmallColdReadReplaced(t *testing.T) {
+	_, folder, plain, up, s, _ := wanBed(t, 24<<20+123, testbed.StoreOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := s.Open(ctx, folder, "m.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uploadRandom(t, up, folder, "m.bin", len(plain))
+	got := make([]byte, 4096)
+	if n, err := res.ReadAt(ctx, got, 12<<20); !errors.Is(err, cdn.ErrChanged) {
+		t.Fatalf("read in the middle after the replacement: %d, %v, want cdn.ErrChanged", n, err)
+	}
+	n, err := res.ReadAt(ctx, got, 0)
+	switch {
+	case err == nil:
+		if !bytes.Equal(got[:n], plain[:n]) {
+			t.Fatal("read at 0 after the replacement: bytes that are not the old object's")
+		}
+	case !errors.Is(err, cdn.ErrChanged):
+		t.Fatalf("read at 0 after the replacement: %v, want the old bytes or cdn.ErrChanged", err)
 	}
 }
 

@@ -96,6 +96,9 @@ func (p *Part) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 	n := 0
 	last, ahead := (end-1)/e.chunk, off/e.chunk+1
 	var fetching map[int64]*flight
+	if lf := p.fetchLead(ctx, off, last); lf != nil {
+		fetching = map[int64]*flight{off / e.chunk: lf}
+	}
 	for i := off / e.chunk; i <= last; i++ {
 		// Start the fetches of the next few missing chunks too, so that a
 		// large read waits for about one round trip, not one per chunk.
@@ -113,14 +116,14 @@ func (p *Part) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 		var err error
 		f, ok := fetching[i]
 		if ok {
-			err = f.wait(ctx, use)
+			err = f.wait(ctx, e, hi, use)
 		}
 		if !ok || errors.Is(err, errReused) {
 			var whole []byte // the read wants all of chunk i: read it in place
 			if lo == 0 && hi == e.chunkLen(i) {
 				whole = b[n : n+int(hi)]
 			}
-			err = p.chunk(ctx, i, whole, use)
+			err = p.chunk(ctx, i, whole, hi, use)
 		}
 		if err != nil {
 			return n, err
@@ -181,14 +184,61 @@ type flight struct {
 	e      *entry
 	users  int
 	reused bool
+	// A streamed chunk's buffer while it fills: its first got bytes are
+	// in, and moved (made by a waiter, nil when none) is closed when got
+	// grows. Readers of those bytes count in users; once one has, the
+	// buffer never goes back to the free buffers but through
+	// storePublished, and the chunk counts as unstored (peeked). Under
+	// e.mu.
+	filling []byte
+	got     int64
+	moved   chan struct{}
+	peeked  bool
 }
 
 // errReused: the flight's chunk was stored, and its buffer taken back;
 // the chunk is on disk.
 var errReused = errors.New("cache: chunk stored, its buffer reused")
 
-// wait hands the fetched chunk to use, unless ctx ends first.
-func (f *flight) wait(ctx context.Context, use func([]byte)) error {
+// wait hands the fetched chunk to use, unless ctx ends first. A reader
+// that uses only the chunk's first hi bytes (hi ≤ 0: all of it) has them
+// as soon as a stream has them in, before the rest of the chunk: the same
+// bytes of the same pinned GET that the whole chunk would hand it, only
+// earlier (a chunk read from disk is never handed over before its MAC is
+// checked; those come by Part.chunk, not by a flight).
+func (f *flight) wait(ctx context.Context, e *entry, hi int64, use func([]byte)) error {
+	for hi > 0 && !f.ended() {
+		e.mu.Lock()
+		if f.filling != nil && f.got >= hi {
+			buf := f.filling
+			f.users++
+			if !f.peeked {
+				f.peeked = true
+				e.c.unstored.Add(1) // Close waits for the chunk, as for one published
+			}
+			e.mu.Unlock()
+			use(buf)
+			e.mu.Lock()
+			f.users--
+			free := f.reused && f.users == 0
+			e.mu.Unlock()
+			if free {
+				e.c.PutChunkBuf(buf)
+			}
+			return nil
+		}
+		if f.moved == nil {
+			f.moved = make(chan struct{})
+		}
+		moved := f.moved
+		e.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-f.done:
+		case <-moved:
+		}
+	}
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
@@ -197,8 +247,7 @@ func (f *flight) wait(ctx context.Context, use func([]byte)) error {
 	if f.err != nil {
 		return f.err
 	}
-	e := f.e
-	if e == nil {
+	if f.e == nil {
 		use(f.buf)
 		return nil
 	}
@@ -218,6 +267,16 @@ func (f *flight) wait(ctx context.Context, use func([]byte)) error {
 		e.c.PutChunkBuf(f.buf)
 	}
 	return nil
+}
+
+// ended reports whether the flight is done.
+func (f *flight) ended() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // fetchRange starts fetching the chunks lo..hi that are neither on disk
@@ -248,13 +307,7 @@ func (p *Part) fetchRange(ctx context.Context, lo, hi, spec int64, long bool) ma
 	if long {
 		end = min((end/runMax+1)*runMax-1, e.chunks-1) // whole segments
 	}
-	missing := func(i int64) bool {
-		if e.flights[i] != nil {
-			return false
-		}
-		_, ok := e.tags[i]
-		return !ok || !e.disk
-	}
+	missing := e.missingLocked
 	if e.flights == nil {
 		e.flights = map[int64]*flight{}
 	}
@@ -305,14 +358,66 @@ func (p *Part) fetchRange(ctx context.Context, lo, hi, spec int64, long bool) ma
 	return out
 }
 
+// missingLocked reports whether chunk i is neither on disk nor being
+// fetched. The caller holds e.mu.
+func (e *entry) missingLocked(i int64) bool {
+	if e.flights[i] != nil {
+		return false
+	}
+	_, ok := e.tags[i]
+	return !ok || !e.disk
+}
+
+// leadMax is the most of a missing chunk's end (and at most a 16th of
+// it) that a read beginning there takes with the next chunk's GET rather than wait for the whole
+// chunk (see fetchLead).
+const leadMax = 64 << 10
+
+// fetchLead serves a read at off that goes on into the next chunk, when
+// both chunks are missing and the read needs only the last few bytes of
+// the first (a read at a plaintext offset on a chunk boundary needs the
+// ciphertext block before it, the end of the chunk before): one streamed
+// GET from off through the next chunk, whose first bytes go to the read
+// alone and are never stored (the first chunk is fetched whole when read
+// again), and whose next chunk is fetched, stored and published as any
+// stream's. The read waits for its bytes, not for a whole chunk, and the
+// GET replaces the two it would have made. It returns the read's flight
+// for the first chunk, whose buf has the chunk's bytes from off on, or
+// nil when the read is not such a read.
+func (p *Part) fetchLead(ctx context.Context, off, last int64) *flight {
+	e := p.e
+	i := off / e.chunk
+	lead := (i+1)*e.chunk - off
+	st, ok := p.origin.(Streamer)
+	if !ok || last <= i || lead > min(leadMax, e.chunk/16) {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.missingLocked(i) || !e.missingLocked(i+1) {
+		return nil
+	}
+	if e.flights == nil {
+		e.flights = map[int64]*flight{}
+	}
+	lf := &flight{done: make(chan struct{}), buf: make([]byte, e.chunkLen(i))}
+	f := &flight{done: make(chan struct{})}
+	e.flights[i+1] = f
+	s := &stream{end: i + 2, next: i + 1, queue: []*flight{f}, lead: lf, leadLen: lead}
+	e.streams = append(e.streams, s)
+	go p.fetchStream(ctx, st, s)
+	return lf
+}
+
 // chunkLen is chunk i's length; the last one may be short.
 func (e *entry) chunkLen(i int64) int64 { return min(e.chunk, e.v.BigLen-i*e.chunk) }
 
 // chunk hands chunk i to use, from disk or from the origin. When whole is
 // not nil (the caller wants the whole chunk there), a chunk on disk is read
 // into it and checked there, without use: a warm sequential read then
-// copies each byte once less.
-func (p *Part) chunk(ctx context.Context, i int64, whole []byte, use func([]byte)) error {
+// copies each byte once less. A caller that uses only the chunk's first hi
+// bytes may have them from a fetch before the rest has come (see wait).
+func (p *Part) chunk(ctx context.Context, i int64, whole []byte, hi int64, use func([]byte)) error {
 	e := p.e
 	// A chunk stored between the look at the disk and the start of a fetch
 	// is read from disk: once more at most, in practice.
@@ -341,7 +446,7 @@ func (p *Part) chunk(ctx context.Context, i int64, whole []byte, use func([]byte
 			return err
 		}
 		if f := p.fetchRange(ctx, i, i, 0, false)[i]; f != nil {
-			if err := f.wait(ctx, use); !errors.Is(err, errReused) {
+			if err := f.wait(ctx, e, hi, use); !errors.Is(err, errReused) {
 				return err
 			}
 			// Stored meanwhile, and its buffer taken back: read it from disk.

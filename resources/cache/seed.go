@@ -1,6 +1,9 @@
 package cache
 
-import "context"
+import (
+	"context"
+	"io"
+)
 
 // ChunkSize is the unit of fetching and checking.
 func (c *Cache) ChunkSize() int64 { return c.opt.ChunkSize }
@@ -42,6 +45,74 @@ func (c *Cache) Has(folder, name string, i int64) bool {
 // disk, is being fetched already, or is past the end.
 func (p *Part) Seed(i int64) (deliver func(b []byte)) {
 	e := p.e
+	f := p.seedFlight(i)
+	if f == nil {
+		return nil
+	}
+	return func(b []byte) {
+		if int64(len(b)) != e.chunkLen(i) {
+			e.c.end(e.key)
+			go p.fetchRun(context.Background(), i, []*flight{f}) // as if the cache had fetched it
+			return
+		}
+		p.originBytes.Add(int64(len(b)))
+		e.c.originBytes.Add(int64(len(b)))
+		e.publish(f, b)
+		go func() {
+			defer e.c.end(e.key)
+			e.storePublished(i, f)
+		}()
+	}
+}
+
+// SeedStream is Seed for a caller whose fetch of chunk i is a body still
+// arriving, from the Part's version: deliver(body) reads it in the
+// background into a chunk buffer of the cache, and readers of a prefix
+// of the chunk have their bytes as soon as they are in (see flight.wait),
+// before the whole chunk is stored and recorded as a fetched chunk is.
+// deliver closes body. A body that fails or ends early leaves the chunk
+// to the cache, which fetches it from the origin; deliver(nil) does so at
+// once.
+func (p *Part) SeedStream(i int64) (deliver func(body io.ReadCloser)) {
+	e := p.e
+	f := p.seedFlight(i)
+	if f == nil {
+		return nil
+	}
+	return func(body io.ReadCloser) {
+		if body == nil {
+			e.c.end(e.key)
+			go p.fetchRun(context.Background(), i, []*flight{f})
+			return
+		}
+		go func() {
+			defer body.Close()
+			buf := e.c.ChunkBuf(e.chunkLen(i))
+			n, err := e.fill(f, body, buf)
+			if err != nil {
+				if e.endFill(f) { // a reader may still copy from buf: the GC's
+					e.c.unstored.Add(-1)
+				} else {
+					e.c.PutChunkBuf(buf)
+				}
+				e.c.log.Debug("cache: seeded chunk failed, fetching it", "folder", e.folder, "name", e.name, "chunk", i, "bytes", n, "err", err)
+				e.c.end(e.key)
+				p.fetchRun(context.Background(), i, []*flight{f})
+				return
+			}
+			p.originBytes.Add(int64(n))
+			e.c.originBytes.Add(int64(n))
+			e.publish(f, buf)
+			defer e.c.end(e.key)
+			e.storePublished(i, f)
+		}()
+	}
+}
+
+// seedFlight is Seed's flight of chunk i, nil when the chunk is on disk,
+// being fetched or past the end.
+func (p *Part) seedFlight(i int64) *flight {
+	e := p.e
 	if i < 0 || i >= e.chunks {
 		return nil
 	}
@@ -57,18 +128,5 @@ func (p *Part) Seed(i int64) (deliver func(b []byte)) {
 	e.flights[i] = f
 	e.mu.Unlock()
 	e.c.begin(e.key)
-	return func(b []byte) {
-		if int64(len(b)) != e.chunkLen(i) {
-			e.c.end(e.key)
-			go p.fetchRun(context.Background(), i, []*flight{f}) // as if the cache had fetched it
-			return
-		}
-		p.originBytes.Add(int64(len(b)))
-		e.c.originBytes.Add(int64(len(b)))
-		e.publish(f, b)
-		go func() {
-			defer e.c.end(e.key)
-			e.storePublished(i, f)
-		}()
-	}
+	return f
 }

@@ -3,6 +3,8 @@ package cache
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -137,4 +139,53 @@ func TestSeedWithoutDisk(t *testing.T) {
 	if p.Seed(2) != nil || p.Seed(-1) != nil {
 		t.Fatal("Seed past the end returned a deliver")
 	}
+}
+
+// TestSeedStreamPrefixThenFallback: a chunk delivered as a body through
+// SeedStream hands a reader its bytes as soon as they are in, while a
+// reader of bytes still to come waits; a body that then fails leaves the
+// chunk to the origin, whose fetch gives that reader the exact bytes and
+// is stored.
+func TestSeedStreamPrefixThenFallback(t *testing.T) {
+	c := open(t, t.TempDir())
+	r := newResource(3*cs + 100)
+	o := &memOrigin{data: r.big}
+	p := part(t, c, r, o)
+	deliver := p.SeedStream(0)
+	if deliver == nil {
+		t.Fatal("SeedStream of a missing chunk returned nil")
+	}
+	pr, pw := io.Pipe()
+	deliver(pr)
+	go pw.Write(r.big[:100])
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	b := make([]byte, 50)
+	if n, err := p.ReadAt(ctx, b, 10); err != nil || n != 50 || !bytes.Equal(b, r.big[10:60]) {
+		t.Fatalf("read of bytes in: %d, %v", n, err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b := make([]byte, 100)
+		if _, err := p.ReadAt(context.Background(), b, 200); err != nil {
+			t.Error(err)
+		}
+		got <- b
+	}()
+	select {
+	case <-got:
+		t.Fatal("a read of bytes not in yet did not wait for them")
+	case <-time.After(50 * time.Millisecond):
+	}
+	if n := o.calls.Load(); n != 0 {
+		t.Fatalf("the origin was asked %d times while the body came", n)
+	}
+	pw.CloseWithError(errors.New("connection reset"))
+	if b := <-got; !bytes.Equal(b, r.big[200:300]) {
+		t.Fatal("the read after the body failed got other bytes")
+	}
+	if n := o.calls.Load(); n != 1 {
+		t.Fatalf("the origin was asked %d times after the body failed, want 1", n)
+	}
+	waitChunks(t, p, 1)
 }

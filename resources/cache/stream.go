@@ -63,6 +63,10 @@ func (pl *planner) grow(seg int64, most int) int {
 type stream struct {
 	end, next int64
 	queue     []*flight
+	// lead, when not nil, is a read's flight for the leadLen bytes before
+	// chunk next, which the stream reads first (Part.fetchLead).
+	lead    *flight
+	leadLen int64
 }
 
 // dropStreamLocked ends s and returns the flights it was still to fill.
@@ -92,12 +96,31 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 	defer func() { <-e.c.inFlight }()
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancel(nil)
-	off := s.next * e.chunk
+	off := s.next*e.chunk - s.leadLen
 	body, err := st.Stream(ctx, off, min(s.end*e.chunk, e.v.BigLen)-off)
 	if err != nil {
 		err = fmt.Errorf("cache: fetch %s/%s from chunk %d: %w", e.folder, e.name, s.next, err)
 	} else {
 		defer body.Close()
+	}
+	if lf := s.lead; lf != nil {
+		if err == nil {
+			t := time.AfterFunc(e.c.opt.FetchTimeout, func() {
+				cancel(fmt.Errorf("no lead within %v: %w", e.c.opt.FetchTimeout, context.DeadlineExceeded))
+			})
+			n, rerr := io.ReadFull(body, lf.buf[int64(len(lf.buf))-s.leadLen:])
+			t.Stop()
+			if rerr != nil {
+				if errors.Is(rerr, io.EOF) {
+					rerr = io.ErrUnexpectedEOF
+				}
+				err = fmt.Errorf("cache: fetch %s/%s before chunk %d: %w", e.folder, e.name, s.next, rerr)
+			}
+			p.originBytes.Add(int64(n))
+			e.c.originBytes.Add(int64(n))
+		}
+		lf.err = err
+		close(lf.done)
 	}
 	// The chunks go to the disk from another goroutine, so that a chunk's
 	// write and check overlap the network read of the next ones.
@@ -141,14 +164,18 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 		t := time.AfterFunc(e.c.opt.FetchTimeout, func() {
 			cancel(fmt.Errorf("no whole chunk within %v: %w", e.c.opt.FetchTimeout, context.DeadlineExceeded))
 		})
-		n, rerr := io.ReadFull(body, buf)
+		n, rerr := e.fill(f, body, buf)
 		t.Stop()
 		if rerr != nil {
 			if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
 				rerr = fmt.Errorf("origin ended %d bytes early: %w", len(buf)-n, io.ErrUnexpectedEOF)
 			}
 			err = fmt.Errorf("cache: fetch %s/%s chunk %d: %w", e.folder, e.name, i, rerr)
-			e.c.PutChunkBuf(buf)
+			if e.endFill(f) { // a reader may still copy from buf: the GC's
+				e.c.unstored.Add(-1)
+			} else {
+				e.c.PutChunkBuf(buf)
+			}
 			continue
 		}
 		p.originBytes.Add(int64(n))
@@ -163,6 +190,48 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 	}
 }
 
+// fill reads buf whole from body as io.ReadFull does, for flight f, whose
+// readers of a prefix of the chunk have it as soon as it is in (see
+// flight.wait).
+func (e *entry) fill(f *flight, body io.Reader, buf []byte) (int, error) {
+	e.mu.Lock()
+	f.filling, f.got = buf, 0
+	e.mu.Unlock()
+	n := 0
+	for n < len(buf) {
+		m, err := body.Read(buf[n:])
+		n += m
+		if m > 0 {
+			e.mu.Lock()
+			f.got = int64(n)
+			if f.moved != nil {
+				close(f.moved)
+				f.moved = nil
+			}
+			e.mu.Unlock()
+		}
+		if err != nil {
+			if n == len(buf) {
+				break
+			}
+			if errors.Is(err, io.EOF) && n > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// endFill ends flight f's filling and reports whether a reader had bytes
+// of it before (see flight.wait).
+func (e *entry) endFill(f *flight) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	f.filling, f.got = nil, 0
+	return f.peeked
+}
+
 // storeAhead bounds how many chunks a stream has handed to its readers but
 // not yet stored: its memory beside the chunk it reads.
 const storeAhead = 4
@@ -173,8 +242,12 @@ const storeAhead = 4
 // it rather than the disk.
 func (e *entry) publish(f *flight, buf []byte) {
 	e.c.unstored.Add(1)
+	peeked := e.endFill(f)
 	f.buf, f.e = buf, e
 	close(f.done)
+	if peeked {
+		e.c.unstored.Add(-1)
+	}
 }
 
 // storePublished stores chunk i of published flight f and ends the flight:

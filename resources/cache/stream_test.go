@@ -98,8 +98,12 @@ func TestStreamPublishesChunksAsTheyArrive(t *testing.T) {
 	}
 	short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancelShort()
-	if _, err := p.ReadAt(short, b[:1], 2*cs); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("read of the held chunk: %v, want it to wait", err)
+	if _, err := p.ReadAt(short, b[:1], 2*cs+10); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("read of the held chunk's bytes not in yet: %v, want it to wait", err)
+	}
+	// The bytes of the held chunk that are in are read before the rest.
+	if n, err := p.ReadAt(ctx, b[:10], 2*cs); err != nil || n != 10 || string(b[:10]) != string(r.big[2*cs:2*cs+10]) {
+		t.Fatalf("read of the held chunk's first bytes: %d, %v", n, err)
 	}
 	close(o.hold)
 	readSeq(t, p, r.big)
@@ -454,5 +458,33 @@ func waitNoStreams(t *testing.T, p *Part, within time.Duration) {
 			t.Fatalf("%d streams still open %v after their chunks were read", n, within)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestStreamLeadBeforeChunk: a cold read that needs only the last bytes of
+// a chunk and goes on into the next takes them with the next chunk's GET:
+// one Stream call from the read's offset, exact bytes, the next chunk
+// stored, the first not (it is fetched whole when read again).
+func TestStreamLeadBeforeChunk(t *testing.T) {
+	c := open(t, t.TempDir())
+	r := newResource(10 * cs)
+	o := &memStreamer{memOrigin: memOrigin{data: r.big}}
+	p := part(t, c, r, o)
+	off := int64(5*cs - 48)
+	if got := readAt(t, p, off, 1000); string(got) != string(r.big[off:off+1000]) {
+		t.Fatal("read across the chunk boundary differs")
+	}
+	if got := o.opened(); !slices.Equal(got, [][2]int64{{off, 48 + cs}}) {
+		t.Fatalf("streams %v, want one from %d through chunk 5", got, off)
+	}
+	waitChunks(t, p, 1)
+	if _, ok := p.e.present(4); ok {
+		t.Fatal("chunk 4 stored from a GET of its last bytes")
+	}
+	if got := readAt(t, p, 4*cs, cs); string(got) != string(r.big[4*cs:5*cs]) {
+		t.Fatal("chunk 4 differs when read whole")
+	}
+	if calls := o.calls.Load(); calls != 0 {
+		t.Fatalf("%d ReadAt calls beside the streams", calls)
 	}
 }

@@ -66,3 +66,45 @@ func (c *Client) end(ctx context.Context, folder, name string, p []byte, last bo
 	}
 	return Object{Size: total, ETag: aws.ToString(out.ETag), Meta: userMeta(out.Metadata)}, n, nil
 }
+
+// HeadStream is Head for the first n bytes as they arrive: one ranged GET
+// that pins no ETag, answered with the object it reads (size and ETag,
+// from the headers) and its body, to be read and closed by the caller
+// (who reads it only when the ETag is the one it pins). The RangeTimeout
+// bounds the whole GET, body included.
+func (c *Client) HeadStream(ctx context.Context, folder, name string, n int64) (Object, io.ReadCloser, error) {
+	bucket, key, err := c.locate(folder, name)
+	if err != nil {
+		return Object{}, nil, err
+	}
+	if n <= 0 {
+		return Object{}, nil, fmt.Errorf("head %s/%s: no room", bucket, key)
+	}
+	rng := fmt.Sprintf("bytes=0-%d", n-1)
+	ctx, cancel := context.WithTimeout(ctx, c.opt.RangeTimeout)
+	out, err := c.down.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key, Range: &rng})
+	if err != nil {
+		cancel()
+		return Object{}, nil, mapErr("read", bucket, key, err)
+	}
+	start, total, ok := parseContentRange(aws.ToString(out.ContentRange))
+	if !ok || start != 0 {
+		out.Body.Close()
+		cancel()
+		return Object{}, nil, fmt.Errorf("head %s/%s: asked %s, got Content-Range %q", bucket, key, rng, aws.ToString(out.ContentRange))
+	}
+	obj := Object{Size: total, ETag: aws.ToString(out.ETag), Meta: userMeta(out.Metadata)}
+	return obj, &headBody{ReadCloser: out.Body, cancel: cancel}, nil
+}
+
+// headBody is a HeadStream's body, whose Close ends its GET's context.
+type headBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *headBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
