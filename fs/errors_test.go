@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -189,6 +190,8 @@ const (
 //   - mmap: maps the file and prints the SHA-256 of the mapping. (Not in
 //     the test process: a page fault on the mount can block there while
 //     the garbage collector stops the world, the mount's server included.)
+//   - mmap-hold: maps the file, prints the mapping's SHA-256, and again
+//     after a line on stdin.
 //   - mount: mounts a store whose stuck file blocks forever on the
 //     directory, says "mounted", and waits to be killed.
 func TestHelperProcess(t *testing.T) {
@@ -217,6 +220,33 @@ func TestHelperProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 		fmt.Printf("%x\n", sha256.Sum256(m))
+	case "mmap-hold":
+		// Maps the file and prints the mapping's SHA-256, then again
+		// after a line on stdin ("fault" when a page cannot be read).
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := syscall.Mmap(int(f.Fd()), 0, int(fi.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := func() (out string) {
+			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+			defer func() {
+				if recover() != nil {
+					out = "fault"
+				}
+			}()
+			return fmt.Sprintf("%x", sha256.Sum256(m))
+		}
+		fmt.Println(sum())
+		bufio.NewReader(os.Stdin).ReadString('\n')
+		fmt.Println(sum())
 	case "mount":
 		s, _ := fixture(t)
 		part := newBlockingPart(t, false)
