@@ -184,6 +184,23 @@ const (
 	helperPath = "AZAION_FS_HELPER_PATH"
 )
 
+// mapFile maps the whole file at path, read-only.
+func mapFile(t *testing.T, path string) []byte {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := syscall.Mmap(int(f.Fd()), 0, int(fi.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // TestHelperProcess is not a test: it is the child process other tests
 // start (helper), and returns at once when run as a test.
 //   - read: reads 4 KiB of the file with O_DIRECT (and is killed meanwhile).
@@ -207,34 +224,11 @@ func TestHelperProcess(t *testing.T) {
 		_, err = syscall.Pread(fd, make([]byte, 4096), 0)
 		t.Fatalf("read returned: %v", err)
 	case "mmap":
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := syscall.Mmap(int(f.Fd()), 0, int(fi.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Printf("%x\n", sha256.Sum256(m))
+		fmt.Printf("%x\n", sha256.Sum256(mapFile(t, path)))
 	case "mmap-hold":
 		// Maps the file and prints the mapping's SHA-256, then again
 		// after a line on stdin ("fault" when a page cannot be read).
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := syscall.Mmap(int(f.Fd()), 0, int(fi.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := mapFile(t, path)
 		sum := func() (out string) {
 			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 			defer func() {
