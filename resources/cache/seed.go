@@ -30,43 +30,10 @@ func (c *Cache) Has(folder, name string, i int64) bool {
 	return ok
 }
 
-// Seed marks chunk i as being fetched by the caller rather than by the
-// cache, and returns the function that ends that fetch: deliver(b) with
-// the chunk's bytes from the Part's version, in a buffer from ChunkBuf (b
-// is then the cache's: its readers have it at once, and it is stored and
-// recorded as a fetched chunk is), or deliver(nil) when the caller got
-// nothing usable, and the cache fetches the chunk from the origin itself.
-// deliver returns at once; the store, or the fetch, goes on in the
-// background. Readers of chunk i wait for it meanwhile, as for any fetch.
-// The caller must call deliver once, soon: a reader waits for it up to its
-// own deadline.
-//
-// Seed returns nil, and the caller drops its fetch, when chunk i is on
-// disk, is being fetched already, or is past the end.
-func (p *Part) Seed(i int64) (deliver func(b []byte)) {
-	e := p.e
-	f := p.seedFlight(i)
-	if f == nil {
-		return nil
-	}
-	return func(b []byte) {
-		if int64(len(b)) != e.chunkLen(i) {
-			e.c.end(e.key)
-			go p.fetchRun(context.Background(), i, []*flight{f}) // as if the cache had fetched it
-			return
-		}
-		p.originBytes.Add(int64(len(b)))
-		e.c.originBytes.Add(int64(len(b)))
-		e.publish(f, b)
-		go func() {
-			defer e.c.end(e.key)
-			e.storePublished(i, f)
-		}()
-	}
-}
-
-// SeedStream is Seed for a caller whose fetch of chunk i is a body still
-// arriving, from the Part's version: deliver(body) reads it in the
+// SeedStream marks chunk i as being fetched by the caller rather than by
+// the cache (the open's GET of the first chunk), and returns the function
+// that ends that fetch with the body still arriving, from the Part's
+// version: deliver(body) reads it in the
 // background into a chunk buffer of the cache, and readers of a prefix
 // of the chunk have their bytes as soon as they are in (see flight.wait),
 // before the whole chunk is stored and recorded as a fetched chunk is.

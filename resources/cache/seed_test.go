@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// TestSeedServesAndStores: a chunk delivered through Seed is what a reader
+// TestSeedServesAndStores: a chunk delivered through SeedStream is what a reader
 // waiting for it gets, is kept on disk with its CRC (a fresh Cache on the
 // same directory reads it without the origin) and counts as fetched; the
 // origin is never asked for it.
@@ -21,12 +21,12 @@ func TestSeedServesAndStores(t *testing.T) {
 	r := newResource(3*cs + 100)
 	o := &memOrigin{data: r.big}
 	p := part(t, c, r, o)
-	deliver := p.Seed(0)
+	deliver := p.SeedStream(0)
 	if deliver == nil {
-		t.Fatal("Seed of a missing chunk returned nil")
+		t.Fatal("SeedStream of a missing chunk returned nil")
 	}
-	if again := p.Seed(0); again != nil {
-		t.Fatal("a second Seed of a chunk being seeded did not return nil")
+	if again := p.SeedStream(0); again != nil {
+		t.Fatal("a second SeedStream of a chunk being seeded did not return nil")
 	}
 	got := make(chan []byte, 1)
 	go func() {
@@ -41,7 +41,7 @@ func TestSeedServesAndStores(t *testing.T) {
 		t.Fatal("a read of a chunk being seeded did not wait for it")
 	case <-time.After(50 * time.Millisecond):
 	}
-	deliver(slices.Clone(r.big[:cs]))
+	deliver(body(slices.Clone(r.big[:cs])))
 	if b := <-got; !bytes.Equal(b, r.big[50:150]) {
 		t.Fatal("the read waiting for the seeded chunk got other bytes")
 	}
@@ -55,8 +55,8 @@ func TestSeedServesAndStores(t *testing.T) {
 	if on, _ := p.Present(); on != 1 || !c.Has("models", "yolo.onnx", 0) || c.Has("models", "yolo.onnx", 1) {
 		t.Fatalf("%d chunks on disk, Has(0) %v, Has(1) %v; want chunk 0 only", on, c.Has("models", "yolo.onnx", 0), c.Has("models", "yolo.onnx", 1))
 	}
-	if p.Seed(0) != nil {
-		t.Fatal("Seed of a chunk on disk did not return nil")
+	if p.SeedStream(0) != nil {
+		t.Fatal("SeedStream of a chunk on disk did not return nil")
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
@@ -77,16 +77,16 @@ func TestSeedServesAndStores(t *testing.T) {
 }
 
 // TestSeedNothingFetchesFromOrigin: deliver(nil), or bytes of the wrong
-// length, makes the cache fetch the chunk itself, and the waiting reader
+// length (a body cut short), makes the cache fetch the chunk itself, and the waiting reader
 // gets the origin's bytes.
 func TestSeedNothingFetchesFromOrigin(t *testing.T) {
-	for _, bad := range [][]byte{nil, make([]byte, 10)} {
+	for _, bad := range [][]byte{nil, make([]byte, 3)} {
 		c := open(t, t.TempDir())
 		r := newResource(2*cs + 7)
 		o := &memOrigin{data: r.big}
 		p := part(t, c, r, o)
-		deliver := p.Seed(2)
-		go deliver(bad)
+		deliver := p.SeedStream(2)
+		go deliver(body(bad))
 		b := make([]byte, 7)
 		if _, err := p.ReadAt(context.Background(), b, 2*cs); err != nil || !bytes.Equal(b, r.big[2*cs:]) {
 			t.Fatalf("read of the last chunk: %v, %x", err, b)
@@ -108,9 +108,9 @@ func TestSeedWithoutDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deliver := p.Seed(0)
+	deliver := p.SeedStream(0)
 	if deliver == nil {
-		t.Fatal("Seed on an entry without disk returned nil")
+		t.Fatal("SeedStream on an entry without disk returned nil")
 	}
 	done := make(chan error, 1)
 	b := make([]byte, cs)
@@ -119,7 +119,7 @@ func TestSeedWithoutDisk(t *testing.T) {
 		done <- err
 	}()
 	time.Sleep(20 * time.Millisecond)
-	deliver(slices.Clone(r.big[:cs]))
+	deliver(body(slices.Clone(r.big[:cs])))
 	if err := <-done; err != nil || !bytes.Equal(b, r.big[:cs]) {
 		t.Fatalf("read waiting for the seed: %v", err)
 	}
@@ -127,17 +127,17 @@ func TestSeedWithoutDisk(t *testing.T) {
 		t.Fatalf("the origin was asked %d times", n)
 	}
 	// Once the seeded chunk's flight has ended (deliver's store, which
-	// keeps nothing here, runs in the background), a new Seed is taken.
-	var again func([]byte)
+	// keeps nothing here, runs in the background), a new SeedStream is taken.
+	var again func(io.ReadCloser)
 	for deadline := time.Now().Add(5 * time.Second); again == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		again = p.Seed(0)
+		again = p.SeedStream(0)
 	}
 	if again == nil {
-		t.Fatal("an entry without disk refused a second Seed of a chunk it does not keep")
+		t.Fatal("an entry without disk refused a second SeedStream of a chunk it does not keep")
 	}
-	again(slices.Clone(r.big[:cs]))
-	if p.Seed(2) != nil || p.Seed(-1) != nil {
-		t.Fatal("Seed past the end returned a deliver")
+	again(body(slices.Clone(r.big[:cs])))
+	if p.SeedStream(2) != nil || p.SeedStream(-1) != nil {
+		t.Fatal("SeedStream past the end returned a deliver")
 	}
 }
 
@@ -188,4 +188,12 @@ func TestSeedStreamPrefixThenFallback(t *testing.T) {
 		t.Fatalf("the origin was asked %d times after the body failed, want 1", n)
 	}
 	waitChunks(t, p, 1)
+}
+
+// body is b as a body for SeedStream's deliver; nil stays nil.
+func body(b []byte) io.ReadCloser {
+	if b == nil {
+		return nil
+	}
+	return io.NopCloser(bytes.NewReader(b))
 }
