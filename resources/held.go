@@ -69,6 +69,17 @@ func (h *heldSmalls) put(folder, name string, small []byte, v cache.Version) {
 	e.used = h.tick
 }
 
+// version returns the version folder/name's small part is held for,
+// without copying the small part out of the locked arena.
+func (h *heldSmalls) version(folder, name string) (cache.Version, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e := h.byKey[folder+"/"+name]; e != nil {
+		return e.v, true
+	}
+	return cache.Version{}, false
+}
+
 // get returns a copy of folder/name's held small part and its version.
 func (h *heldSmalls) get(folder, name string) ([]byte, cache.Version, bool) {
 	h.mu.Lock()

@@ -36,7 +36,7 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 	}
 	began := time.Now()
 	meta, cached := s.cache.Lookup(folder, name)
-	heldSmall, heldV, held := s.held.get(folder, name)
+	heldV, held := s.held.version(folder, name)
 	// The small part and the CDN's answer are asked for at once: the first
 	// byte of a cold open waits for the slower of the two, not both. A
 	// resource not opened before in this process is asked for with a GET of
@@ -89,8 +89,12 @@ func (s *Store) Open(ctx context.Context, folder, name string) (*Resource, error
 		if !errors.Is(err, ErrUpstream) || !held {
 			return nil, fmt.Errorf("open %s/%s: %w", folder, name, err)
 		}
+		// The held copy leaves the locked arena only now that it is needed.
+		var v cache.Version
+		if small, v, held = s.held.get(folder, name); !held || v != heldV {
+			return nil, fmt.Errorf("open %s/%s: %w", folder, name, err)
+		}
 		s.log.Warn("Resource API unreachable, opening the version held in memory", "folder", folder, "name", name, "err", err)
-		small = heldSmall
 	}
 	v := cache.Version{SmallHash: cache.HashSmall(small)}
 	// known is the version small was last checked against, for when the
