@@ -81,8 +81,8 @@ func (s *Store) Upload(ctx context.Context, folder, name string, r io.Reader) (i
 		tee.abort()
 		return 0, err
 	}
-	v := cache.Version{SmallHash: cache.HashSmall(small), BigLen: obj.Size, ETag: obj.ETag}
-	tee.commit(s, folder, name, v, small)
+	v := cache.Version{SmallHash: smallSum, BigLen: obj.Size, ETag: obj.ETag}
+	tee.commit(s, folder, name, v)
 	s.cache.SetPlainSize(folder, name, v, counted.n) // listed with its size before a login
 	s.mu.Lock()
 	watchers := s.watchers
@@ -173,7 +173,7 @@ func (t *cacheTee) abort() {
 	}
 }
 
-func (t *cacheTee) commit(s *Store, folder, name string, v cache.Version, small []byte) {
+func (t *cacheTee) commit(s *Store, folder, name string, v cache.Version) {
 	if t.w == nil {
 		return
 	}
