@@ -223,7 +223,7 @@ func (f *flight) wait(ctx context.Context, e *entry, hi int64, use func([]byte))
 			free := f.reused && f.users == 0
 			e.mu.Unlock()
 			if free {
-				e.c.PutChunkBuf(buf)
+				e.c.putChunkBuf(buf)
 			}
 			return nil
 		}
@@ -264,7 +264,7 @@ func (f *flight) wait(ctx context.Context, e *entry, hi int64, use func([]byte))
 	free := f.reused && f.users == 0
 	e.mu.Unlock()
 	if free {
-		e.c.PutChunkBuf(f.buf)
+		e.c.putChunkBuf(f.buf)
 	}
 	return nil
 }
@@ -425,7 +425,7 @@ func (p *Part) chunk(ctx context.Context, i int64, whole []byte, hi int64, use f
 		if t, ok := e.present(i); ok {
 			dst := whole
 			if dst == nil {
-				dst = e.c.ChunkBuf(e.chunkLen(i))
+				dst = e.c.chunkBuf(e.chunkLen(i))
 			}
 			ok := e.readChunk(i, t, dst)
 			if ok {
@@ -436,7 +436,7 @@ func (p *Part) chunk(ctx context.Context, i int64, whole []byte, hi int64, use f
 				}
 			}
 			if whole == nil {
-				e.c.PutChunkBuf(dst)
+				e.c.putChunkBuf(dst)
 			}
 			if ok {
 				return nil

@@ -54,13 +54,13 @@ func (p *Part) SeedStream(i int64) (deliver func(body io.ReadCloser)) {
 		}
 		go func() {
 			defer body.Close()
-			buf := e.c.ChunkBuf(e.chunkLen(i))
+			buf := e.c.chunkBuf(e.chunkLen(i))
 			n, err := e.fill(f, body, buf)
 			if err != nil {
 				if e.endFill(f) { // a reader may still copy from buf: the GC's
 					e.c.unstored.Add(-1)
 				} else {
-					e.c.PutChunkBuf(buf)
+					e.c.putChunkBuf(buf)
 				}
 				e.c.log.Debug("cache: seeded chunk failed, fetching it", "folder", e.folder, "name", e.name, "chunk", i, "bytes", n, "err", err)
 				e.c.end(e.key)

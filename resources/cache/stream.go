@@ -160,7 +160,7 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 		i, f := s.next, s.queue[0]
 		e.mu.Unlock()
 
-		buf := e.c.ChunkBuf(e.chunkLen(i))
+		buf := e.c.chunkBuf(e.chunkLen(i))
 		t := time.AfterFunc(e.c.opt.FetchTimeout, func() {
 			cancel(fmt.Errorf("no whole chunk within %v: %w", e.c.opt.FetchTimeout, context.DeadlineExceeded))
 		})
@@ -174,7 +174,7 @@ func (p *Part) fetchStream(ctx context.Context, st Streamer, s *stream) {
 			if e.endFill(f) { // a reader may still copy from buf: the GC's
 				e.c.unstored.Add(-1)
 			} else {
-				e.c.PutChunkBuf(buf)
+				e.c.putChunkBuf(buf)
 			}
 			continue
 		}
@@ -268,7 +268,7 @@ func (e *entry) storePublished(i int64, f *flight) bool {
 	}
 	e.mu.Unlock()
 	if free {
-		e.c.PutChunkBuf(f.buf)
+		e.c.putChunkBuf(f.buf)
 	}
 	return ok
 }
@@ -289,17 +289,16 @@ func (e *entry) endFlight(i int64, f *flight, buf []byte, err error) {
 // than the network or disk read that fills it.
 const keptBufs = 8
 
-// ChunkBuf is a buffer of n bytes (at most a chunk) from the cache's free
-// chunk buffers: for a streamed chunk, or a chunk that a caller fetches and
-// hands to Seed.
-func (c *Cache) ChunkBuf(n int64) []byte { return *c.bufs.Get(int(n)) }
+// chunkBuf is a buffer of n bytes (at most a chunk) from the cache's free
+// chunk buffers.
+func (c *Cache) chunkBuf(n int64) []byte { return *c.bufs.Get(int(n)) }
 
 // Prefill readies n chunk buffers ahead of the first reads (see
 // bufpool.Pool.Prefill).
 func (c *Cache) Prefill(n int) { c.bufs.Prefill(n) }
 
-// PutChunkBuf gives a chunk's buffer back, once nothing reads it.
-func (c *Cache) PutChunkBuf(b []byte) {
+// putChunkBuf gives a chunk's buffer back, once nothing reads it.
+func (c *Cache) putChunkBuf(b []byte) {
 	b = b[:cap(b)]
 	c.bufs.Put(&b)
 }

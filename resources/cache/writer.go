@@ -47,7 +47,7 @@ func (c *Cache) Writer(folder, name string, key Key) (*Writer, error) {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	return &Writer{c: c, folder: folder, name: name, key: key, f: f, tmp: tmp, tags: map[int64]tag{},
-		buf: c.ChunkBuf(c.opt.ChunkSize)[:0]}, nil
+		buf: c.chunkBuf(c.opt.ChunkSize)[:0]}, nil
 }
 
 // Write appends p. It always reports len(p) written; see Writer.
@@ -168,7 +168,7 @@ func (w *Writer) Abort() {
 
 func (w *Writer) putBuf() {
 	if w.buf != nil {
-		w.c.PutChunkBuf(w.buf[:cap(w.buf)])
+		w.c.putChunkBuf(w.buf[:cap(w.buf)])
 		w.buf = nil
 	}
 }
