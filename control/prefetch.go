@@ -3,7 +3,6 @@ package control
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -31,8 +30,6 @@ const (
 	// maxPrefetchItems bounds the resources tracked: queued and running
 	// ones, and the latest finished ones, which are dropped oldest first.
 	maxPrefetchItems = 1024
-	// prefetchRead is how much plaintext one read of a prefetch asks for.
-	prefetchRead = 1 << 20
 )
 
 // PrefetchItem is one resource's prefetch, as /status and POST /prefetch
@@ -216,11 +213,10 @@ func (p *Prefetcher) work() {
 	}
 }
 
-// fetch opens folder/name and reads its plaintext from start to end into
-// one buffer that is overwritten by each read and cleared at the end: the
-// big part goes through the cache (onto disk as ciphertext) with the
-// read path's fetching ahead for a sequential reader, as for /load, and no
-// plaintext outlives the read that made it.
+// fetch opens folder/name and reads its plaintext from start to end as
+// /load does, sending it nowhere: the big part goes through the cache
+// (onto disk as ciphertext) with the read path's fetching ahead for a
+// sequential reader.
 func (p *Prefetcher) fetch(folder, name string, it *PrefetchItem) error {
 	octx, cancel := context.WithTimeout(p.ctx, openTimeout)
 	res, err := p.store.Open(octx, folder, name)
@@ -231,25 +227,15 @@ func (p *Prefetcher) fetch(folder, name string, it *PrefetchItem) error {
 	p.mu.Lock()
 	it.Total = res.Size()
 	p.mu.Unlock()
-	buf := make([]byte, min(prefetchRead, res.Size()))
-	defer clear(buf)
-	for off := int64(0); off < res.Size(); {
-		rctx, cancel := context.WithTimeout(p.ctx, stallTimeout)
-		n, err := res.ReadAt(rctx, buf, off)
-		cancel()
-		off += int64(n)
-		p.bytes.Add(float64(n))
+	// /load's copy, with its reads ahead and its bound per read; the
+	// plaintext goes nowhere.
+	return copyAt(p.ctx, res.Reader, res.Size(), func(b []byte) error {
+		p.bytes.Add(float64(len(b)))
 		p.mu.Lock()
-		it.Bytes = off
+		it.Bytes += int64(len(b))
 		p.mu.Unlock()
-		if err == io.EOF && off == res.Size() {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("read at %d: %w", off, err)
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // prefetchRequest is the body of POST /prefetch: names in one folder,
