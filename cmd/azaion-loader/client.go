@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 )
 
 // Exit codes of the client subcommands, for scripts (the README lists them).
@@ -102,7 +103,14 @@ func (c *client) do(ctx context.Context, method, path, contentType string, body 
 	return nil, exitError{code, fmt.Errorf("%s %s: %d %s: %s", method, path, resp.StatusCode, http.StatusText(resp.StatusCode), e.Detail)}
 }
 
+// getJSONTimeout bounds one GET of a small JSON document (/status,
+// /unlock/status), so that a poll of a loader that stopped answering fails
+// rather than waiting out the whole command's --timeout.
+const getJSONTimeout = 30 * time.Second
+
 func (c *client) getJSON(ctx context.Context, path string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, getJSONTimeout)
+	defer cancel()
 	resp, err := c.do(ctx, http.MethodGet, path, "", nil)
 	if err != nil {
 		return err
