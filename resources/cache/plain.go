@@ -6,7 +6,7 @@ package cache
 // new to it; a disk that fails is logged, not returned: the size is a
 // courtesy, never needed to read.
 func (c *Cache) SetPlainSize(folder, name string, v Version, size int64) {
-	if checkNames(folder, name) != nil || size <= 0 {
+	if checkNames(folder, name) != nil || c.checkFolder(folder, false) != nil || size <= 0 {
 		return
 	}
 	s := c.slot(folder, name)
